@@ -1,0 +1,162 @@
+// Command gpu-metrics-exporter exports per-GPU utilization, memory and
+// temperature (attributed to the pods using each GPU) and node CPU and memory
+// usage for Prometheus, on every GPU node.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/medical-kg/gpu-autoscaling/exporter/collector"
+	"github.com/medical-kg/gpu-autoscaling/exporter/gpu"
+	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simulated"
+	"github.com/medical-kg/gpu-autoscaling/exporter/hostmetrics"
+	"github.com/medical-kg/gpu-autoscaling/exporter/podresources"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// shutdownTimeout bounds how long in-flight scrapes may take after SIGTERM.
+const shutdownTimeout = 5 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil))
+}
+
+// run is the whole program; ready, if not nil, receives the listen address
+// once the server is listening. It returns the process exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready chan<- string) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gpu-metrics-exporter: invalid configuration:\n%v\nRun with --help for the flags.\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	coll, cleanup, err := buildCollector(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "gpu-metrics-exporter: %v\n", err)
+		return 1
+	}
+	defer cleanup()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(coll)
+	if cfg.RuntimeMetrics {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+
+	lis, err := net.Listen("tcp", cfg.ListenAddress)
+	if err != nil {
+		fmt.Fprintf(stderr, "gpu-metrics-exporter: --listen-address %s: %v\n", cfg.ListenAddress, err)
+		return 1
+	}
+	srv := &http.Server{
+		Handler:           newHandler(reg, coll, cfg),
+		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	defer stopLoop()
+	var wg sync.WaitGroup
+	wg.Go(func() { coll.Run(loopCtx) })
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lis) }()
+	log.Info("serving", "address", lis.Addr().String(), "backend", cfg.Backend, "node", cfg.NodeName,
+		"interval", cfg.CollectionInterval, "podResourcesSocket", cfg.PodResourcesSocket, "version", version)
+	if ready != nil {
+		ready <- lis.Addr().String()
+	}
+
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		log.Error("HTTP server failed", "err", err)
+		code = 1
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("HTTP shutdown incomplete", "err", err)
+	}
+	stopLoop()
+	wg.Wait()
+	return code
+}
+
+// buildCollector wires the backend, the pod-resources client and the host
+// reader; cleanup releases them (NVML is shut down only if Init succeeded).
+func buildCollector(cfg config, log *slog.Logger) (*collector.Collector, func(), error) {
+	var lib nvml.Interface
+	var reload func() error
+	switch cfg.Backend {
+	case "simulated":
+		sim, err := simulated.New(simulated.Options{Model: cfg.SimulationModel, NodeName: cfg.NodeName, File: cfg.SimulationFile})
+		if err != nil {
+			return nil, nil, fmt.Errorf("simulated backend: %w (fix --simulation-file / EXPORTER_SIMULATION_FILE)", err)
+		}
+		lib, reload = sim, sim.Reload
+	default:
+		lib = nvml.New()
+	}
+	reader := gpu.NewReader(lib, cfg.CollectionInterval)
+
+	var owners collector.OwnerLister
+	var prClient *podresources.Client
+	if cfg.PodResourcesSocket != "" {
+		c, err := podresources.NewClient(cfg.PodResourcesSocket, cfg.PodResourcesTimeout)
+		if err != nil {
+			return nil, nil, err
+		}
+		prClient, owners = c, c
+	}
+	coll, err := collector.New(collector.Config{
+		NodeName: cfg.NodeName,
+		Backend:  cfg.Backend,
+		Interval: cfg.CollectionInterval,
+		GPU:      reader,
+		Reload:   reload,
+		Owners:   owners,
+		Host:     hostmetrics.NewReader(cfg.ProcPath),
+		Logger:   log,
+		Version:  version,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() {
+		if err := coll.Close(); err != nil {
+			log.Warn("GPU backend shutdown", "err", err)
+		}
+		if prClient != nil {
+			_ = prClient.Close()
+		}
+	}
+	return coll, cleanup, nil
+}

@@ -1,0 +1,221 @@
+// Package simulated is the exporter's demo/sandbox GPU backend: one of
+// go-nvml's mock DGX servers whose utilization, memory and temperature
+// functions (unset in the mocks) are served from a simulation file re-read on
+// every collection.
+package simulated
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh200"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
+	"github.com/google/uuid"
+
+	"github.com/medical-kg/gpu-autoscaling/exporter/gpu"
+)
+
+var models = map[string]func() *server.Server{
+	"dgxa100": dgxa100.New,
+	"dgxh100": dgxh100.New,
+	"dgxh200": dgxh200.New,
+}
+
+// Models lists the accepted --simulation-model values.
+func Models() []string {
+	names := make([]string, 0, len(models))
+	for n := range models {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// samplesKept is how many utilization samples each device buffers, like the
+// ring buffer NVML keeps per device.
+const samplesKept = 64
+
+// rebuildEvery bounds the memory the mocks' call recorders use: the mock
+// server is rebuilt (same UUIDs, same state) after this many reloads.
+const rebuildEvery = 1024
+
+// Options configure a Simulator.
+type Options struct {
+	Model    string // dgxa100, dgxh100 or dgxh200
+	NodeName string // seeds the devices' default UUIDs, so they are stable across restarts
+	File     string // simulation file; empty means every GPU is idle
+	// ReadFile and Now are for tests; nil means os.ReadFile and time.Now.
+	ReadFile func(string) ([]byte, error)
+	Now      func() time.Time
+}
+
+type sample struct {
+	ts    uint64
+	value uint32
+}
+
+// Simulator is an nvml.Interface backed by a go-nvml mock server.
+type Simulator struct {
+	nvml.Interface // the current mock server
+
+	opts        Options
+	newServer   func() *server.Server
+	limits      Limits
+	defaultUUID []string
+
+	mu      sync.Mutex
+	states  []State
+	samples [][]sample
+	lastTS  uint64
+	reloads int
+}
+
+// New builds a Simulator and loads the simulation file once; an unreadable or
+// invalid file is an error.
+func New(opts Options) (*Simulator, error) {
+	newServer, ok := models[opts.Model]
+	if !ok {
+		return nil, fmt.Errorf("unknown simulation model %q: use one of %v", opts.Model, Models())
+	}
+	if opts.ReadFile == nil {
+		opts.ReadFile = os.ReadFile
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Simulator{opts: opts, newServer: newServer}
+	srv := newServer()
+	s.limits = Limits{Devices: len(srv.Devices), MemoryTotalMB: srv.Devices[0].(*server.Device).Config.MemoryMB}
+	s.defaultUUID = make([]string, len(srv.Devices))
+	for i := range s.defaultUUID {
+		s.defaultUUID[i] = "GPU-" + uuid.NewSHA1(uuid.NameSpaceOID, []byte(opts.NodeName+"/"+opts.Model+"/"+strconv.Itoa(i))).String()
+	}
+	s.samples = make([][]sample, len(srv.Devices))
+	s.states = make([]State, len(srv.Devices))
+	for i := range s.states {
+		s.states[i] = State{TemperatureCelsius: IdleTemperatureCelsius}
+	}
+	s.install(srv)
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Limits returns the model's device count and memory per device.
+func (s *Simulator) Limits() Limits { return s.limits }
+
+// Reload re-reads the simulation file and records one utilization sample per
+// device. On error the previous state is kept and the error returned.
+func (s *Simulator) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reloads++
+	if s.reloads%rebuildEvery == 0 {
+		s.install(s.newServer())
+	}
+	err := s.load()
+	srv := s.Interface.(*server.Server)
+	ts := uint64(s.opts.Now().UnixMicro())
+	if ts <= s.lastTS {
+		ts = s.lastTS + 1
+	}
+	s.lastTS = ts
+	for i, st := range s.states {
+		d := srv.Devices[i].(*server.Device)
+		d.Lock()
+		d.UUID = s.defaultUUID[i]
+		if st.UUID != "" {
+			d.UUID = st.UUID
+		}
+		d.Unlock()
+		buf := append(s.samples[i], sample{ts: ts, value: st.UtilizationPercent})
+		if len(buf) > samplesKept {
+			buf = append(buf[:0], buf[len(buf)-samplesKept:]...)
+		}
+		s.samples[i] = buf
+	}
+	return err
+}
+
+// load reads and validates the simulation file into s.states; s.mu must be
+// held (or s not yet shared).
+func (s *Simulator) load() error {
+	if s.opts.File == "" {
+		return nil
+	}
+	data, err := s.opts.ReadFile(s.opts.File)
+	if err != nil {
+		return fmt.Errorf("read simulation file %s: %w", s.opts.File, err)
+	}
+	states, err := Parse(data, s.limits)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.opts.File, err)
+	}
+	s.states = states
+	return nil
+}
+
+// install provides the device functions the mock leaves unset.
+func (s *Simulator) install(srv *server.Server) {
+	for i, dev := range srv.Devices {
+		d := dev.(*server.Device)
+		i := i
+		totalBytes := d.Config.MemoryMB << 20
+		d.GetUUIDFunc = func() (string, nvml.Return) {
+			d.RLock()
+			defer d.RUnlock()
+			return d.UUID, nvml.SUCCESS
+		}
+		d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
+			st := s.state(i)
+			return nvml.Utilization{Gpu: st.UtilizationPercent}, nvml.SUCCESS
+		}
+		d.GetSamplesFunc = func(t nvml.SamplingType, lastSeen uint64) (nvml.ValueType, []nvml.Sample, nvml.Return) {
+			if t != nvml.GPU_UTILIZATION_SAMPLES {
+				return 0, nil, nvml.ERROR_NOT_SUPPORTED
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			var out []nvml.Sample
+			for _, smp := range s.samples[i] {
+				if smp.ts > lastSeen {
+					out = append(out, nvml.Sample{TimeStamp: smp.ts, SampleValue: gpu.EncodeUint32Sample(smp.value)})
+				}
+			}
+			if len(out) == 0 {
+				return nvml.VALUE_TYPE_UNSIGNED_INT, nil, nvml.ERROR_NOT_FOUND
+			}
+			return nvml.VALUE_TYPE_UNSIGNED_INT, out, nvml.SUCCESS
+		}
+		d.GetMemoryInfo_v2Func = func() (nvml.Memory_v2, nvml.Return) {
+			used := s.state(i).MemoryUsedMB << 20
+			return nvml.Memory_v2{Version: 2, Total: totalBytes, Used: used, Free: totalBytes - used}, nvml.SUCCESS
+		}
+		d.GetMemoryInfoFunc = func() (nvml.Memory, nvml.Return) {
+			used := s.state(i).MemoryUsedMB << 20
+			return nvml.Memory{Total: totalBytes, Used: used, Free: totalBytes - used}, nvml.SUCCESS
+		}
+		d.GetTemperatureFunc = func(sensor nvml.TemperatureSensors) (uint32, nvml.Return) {
+			if sensor != nvml.TEMPERATURE_GPU {
+				return 0, nvml.ERROR_NOT_SUPPORTED
+			}
+			return s.state(i).TemperatureCelsius, nvml.SUCCESS
+		}
+		d.UUID = s.defaultUUID[i]
+	}
+	s.Interface = srv
+}
+
+func (s *Simulator) state(i int) State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.states[i]
+}
