@@ -1,0 +1,125 @@
+{{/* Name used in labels; stable whether the chart is installed alone or as the umbrella's `adapter` alias. */}}
+{{- define "custom-metrics-adapter.name" -}}
+{{- default "custom-metrics-adapter" .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Full object name: <release>-<name>, or the release name when it already contains the name. */}}
+{{- define "custom-metrics-adapter.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "custom-metrics-adapter.name" . -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "custom-metrics-adapter.chart" -}}
+{{- printf "custom-metrics-adapter-%s" .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels: immutable in a Deployment, so name and instance only. */}}
+{{- define "custom-metrics-adapter.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "custom-metrics-adapter.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "custom-metrics-adapter.labels" -}}
+{{ include "custom-metrics-adapter.selectorLabels" . }}
+app.kubernetes.io/component: adapter
+app.kubernetes.io/part-of: gpu-autoscaling
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ include "custom-metrics-adapter.chart" . }}
+{{- end -}}
+
+{{- define "custom-metrics-adapter.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "custom-metrics-adapter.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "custom-metrics-adapter.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "custom-metrics-adapter.tlsSecretName" -}}
+{{- printf "%s-tls" (include "custom-metrics-adapter.fullname" .) -}}
+{{- end -}}
+
+{{/* DNS names the aggregator verifies: <service>.<namespace>.svc is the one it checks. */}}
+{{- define "custom-metrics-adapter.dnsNames" -}}
+{{- $svc := include "custom-metrics-adapter.fullname" . -}}
+{{- list $svc (printf "%s.%s" $svc .Release.Namespace) (printf "%s.%s.svc" $svc .Release.Namespace) (printf "%s.%s.svc.cluster.local" $svc .Release.Namespace) | toJson -}}
+{{- end -}}
+
+{{- define "custom-metrics-adapter.full" -}}
+{{- if eq .Values.mode "full" -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The prometheus-adapter configuration, generated from the metric contract: each per-pod GPU metric is served
+under its own name, aggregated over the GPUs of the pod; the optional request-rate rule serves
+rate(<series>) per pod. Series without namespace/pod (GPUs not allocated to a pod) are not served.
+*/}}
+{{- define "custom-metrics-adapter.config" -}}
+{{- $rules := list -}}
+{{- $resources := dict "overrides" (dict "namespace" (dict "resource" "namespace") "pod" (dict "resource" "pod")) -}}
+{{- range .Values.rules.podGPUMetrics -}}
+{{- $rule := dict
+  "seriesQuery" (printf "%s{namespace!=\"\",pod!=\"\"}" .series)
+  "resources" $resources
+  "name" (dict "matches" (printf "^%s$" .series) "as" .series)
+  "metricsQuery" (printf "%s(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)" .aggregation) -}}
+{{- $rules = append $rules $rule -}}
+{{- end -}}
+{{- with .Values.rules.requestRate -}}
+{{- if .enabled -}}
+{{- $rule := dict
+  "seriesQuery" (printf "%s{namespace!=\"\",pod!=\"\"}" .series)
+  "resources" $resources
+  "name" (dict "matches" (printf "^%s$" .series) "as" .metricName)
+  "metricsQuery" (printf "sum(rate(<<.Series>>{<<.LabelMatchers>>}[%s])) by (<<.GroupBy>>)" .window) -}}
+{{- $rules = append $rules $rule -}}
+{{- end -}}
+{{- end -}}
+{{- range .Values.rules.custom -}}
+{{- $rules = append $rules . -}}
+{{- end -}}
+{{- dict "rules" $rules | toYaml -}}
+{{- end -}}
+
+{{/* Cross-field checks the schema cannot express. */}}
+{{- define "custom-metrics-adapter.validate" -}}
+{{- if and .Values.service.externalName (ne (int .Values.service.port) (int .Values.securePort)) -}}
+{{- fail (printf "adapter.service.port (%v) must equal adapter.securePort (%v) when adapter.service.externalName is set: the aggregator dials %s:<service port> directly" .Values.service.port .Values.securePort .Values.service.externalName) -}}
+{{- end -}}
+{{- if and .Values.podDisruptionBudget.enabled (ne (toString .Values.podDisruptionBudget.minAvailable) "") (ne (toString .Values.podDisruptionBudget.maxUnavailable) "") -}}
+{{- fail "adapter.podDisruptionBudget: set either minAvailable or maxUnavailable, not both (empty the other with \"\")" -}}
+{{- end -}}
+{{- if and .Values.podDisruptionBudget.enabled (eq (toString .Values.podDisruptionBudget.minAvailable) "") (eq (toString .Values.podDisruptionBudget.maxUnavailable) "") -}}
+{{- fail "adapter.podDisruptionBudget: set minAvailable or maxUnavailable (or podDisruptionBudget.enabled=false)" -}}
+{{- end -}}
+{{- if and .Values.podDisruptionBudget.enabled (eq (toString .Values.podDisruptionBudget.minAvailable) (toString .Values.replicas)) -}}
+{{- fail (printf "adapter.podDisruptionBudget.minAvailable (%v) equals adapter.replicas: no replica could ever be evicted and node drains would hang; lower minAvailable or raise replicas" .Values.podDisruptionBudget.minAvailable) -}}
+{{- end -}}
+{{- $seen := dict -}}
+{{- range $i, $r := .Values.rules.podGPUMetrics -}}
+{{- if hasKey $seen $r.series -}}
+{{- fail (printf "adapter.rules.podGPUMetrics[%d]: series %s is listed twice; list each metric once" $i $r.series) -}}
+{{- end -}}
+{{- $_ := set $seen $r.series true -}}
+{{- end -}}
+{{- if and .Values.rules.requestRate.enabled (hasKey $seen .Values.rules.requestRate.metricName) -}}
+{{- fail (printf "adapter.rules.requestRate.metricName %s collides with a GPU metric name; choose another name" .Values.rules.requestRate.metricName) -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,93 @@
+{{/* Name used in labels; stable whether the chart is installed alone or as the umbrella's `exporter` alias. */}}
+{{- define "gpu-metrics-exporter.name" -}}
+{{- default "gpu-metrics-exporter" .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Full object name: <release>-<name>, or the release name when it already contains the name. */}}
+{{- define "gpu-metrics-exporter.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "gpu-metrics-exporter.name" . -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "gpu-metrics-exporter.chart" -}}
+{{- printf "gpu-metrics-exporter-%s" .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels: immutable in a DaemonSet, so name and instance only. */}}
+{{- define "gpu-metrics-exporter.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "gpu-metrics-exporter.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "gpu-metrics-exporter.labels" -}}
+{{ include "gpu-metrics-exporter.selectorLabels" . }}
+app.kubernetes.io/component: exporter
+app.kubernetes.io/part-of: gpu-autoscaling
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ include "gpu-metrics-exporter.chart" . }}
+{{- end -}}
+
+{{- define "gpu-metrics-exporter.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "gpu-metrics-exporter.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "gpu-metrics-exporter.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* True (non-empty) when a ServiceMonitor is rendered: value on and the CRD's API known to the cluster. */}}
+{{- define "gpu-metrics-exporter.serviceMonitorEnabled" -}}
+{{- if and .Values.serviceMonitor.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor") -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* prometheus.io/* annotations for annotation-based discovery. */}}
+{{- define "gpu-metrics-exporter.scrapeAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.port | quote }}
+prometheus.io/path: /metrics
+{{- end -}}
+
+{{- define "gpu-metrics-exporter.simulationFile" -}}
+{{- if .Values.simulation.file -}}
+{{- .Values.simulation.file -}}
+{{- else -}}
+/etc/gpu-metrics-exporter/simulation/simulation.yaml
+{{- end -}}
+{{- end -}}
+
+{{/* Cross-field checks the schema cannot express. */}}
+{{- define "gpu-metrics-exporter.validate" -}}
+{{- if and .Values.serviceMonitor.enabled (not .Values.service.enabled) -}}
+{{- fail "exporter.serviceMonitor.enabled=true needs exporter.service.enabled=true: a ServiceMonitor selects the exporter's Service" -}}
+{{- end -}}
+{{- if and .Values.podResources.enabled .Values.podSecurityContext.runAsNonRoot -}}
+{{- fail "exporter.podSecurityContext.runAsNonRoot=true cannot reach the root-owned kubelet pod-resources socket: set exporter.podResources.enabled=false (GPU series lose their pod labels) or keep runAsNonRoot=false" -}}
+{{- end -}}
+{{- $seen := dict -}}
+{{- range $i, $g := .Values.simulation.gpus -}}
+{{- $k := toString $g.index -}}
+{{- if hasKey $seen $k -}}
+{{- fail (printf "exporter.simulation.gpus[%d]: index %s is listed twice; each GPU index may appear once" $i $k) -}}
+{{- end -}}
+{{- $_ := set $seen $k true -}}
+{{- end -}}
+{{- end -}}
