@@ -39,7 +39,7 @@ type GPUReader interface {
 
 // OwnerLister is what the collector needs from podresources.Client.
 type OwnerLister interface {
-	Owners(ctx context.Context) (map[string]podresources.Owner, error)
+	Owners(ctx context.Context) (map[string][]podresources.Owner, error)
 }
 
 // HostReader is what the collector needs from hostmetrics.Reader.
@@ -68,10 +68,9 @@ type Config struct {
 type errorKey struct{ source, reason string }
 
 type device struct {
-	reading  gpu.Reading
-	index    string
-	owners   []podresources.Owner // empty: unallocated
-	hasOwner bool
+	reading gpu.Reading
+	index   string
+	owners  []podresources.Owner // empty: unallocated
 }
 
 type snapshot struct {
@@ -114,7 +113,6 @@ type Collector struct {
 
 type descs struct {
 	util, memUsed, memTotal, temp *prometheus.Desc
-	utilSamples                   *prometheus.Desc
 	cpu, mem                      *prometheus.Desc
 	up, podResourcesUp, gpus      *prometheus.Desc
 	errors, collections           *prometheus.Desc
@@ -126,16 +124,13 @@ var gpuLabels = []string{"gpu", "uuid", "model", "node", "namespace", "pod", "co
 func newDescs() descs {
 	return descs{
 		util: prometheus.NewDesc("gpu_utilization_percent",
-			"GPU utilization in percent, averaged over the collection interval from NVML's sample buffer (see gpu_exporter_utilization_samples).", gpuLabels, nil),
+			"GPU utilization in percent, averaged over the collection interval from NVML's sample buffer (see gpu_exporter_gpus).", gpuLabels, nil),
 		memUsed: prometheus.NewDesc("gpu_memory_usage_mb",
 			"GPU memory in use, in MiB (NVML memory info v2, v1 where v2 is unsupported).", gpuLabels, nil),
 		memTotal: prometheus.NewDesc("gpu_memory_total_mb",
 			"Total GPU memory, in MiB.", gpuLabels, nil),
 		temp: prometheus.NewDesc("gpu_temperature_celsius",
 			"GPU core temperature in degrees Celsius.", gpuLabels, nil),
-		utilSamples: prometheus.NewDesc("gpu_exporter_utilization_samples",
-			"Number of NVML utilization samples averaged into gpu_utilization_percent at the last collection; 0 means the device keeps no samples and the instantaneous reading was used.",
-			[]string{"gpu", "uuid", "node"}, nil),
 		cpu: prometheus.NewDesc("cpu_usage_percent",
 			"Node CPU usage in percent of all CPUs, over the collection interval (/proc/stat).", []string{"node"}, nil),
 		mem: prometheus.NewDesc("memory_usage_mb",
@@ -145,7 +140,8 @@ func newDescs() descs {
 		podResourcesUp: prometheus.NewDesc("gpu_exporter_pod_resources_up",
 			"1 if the kubelet pod-resources API answered at the last collection, 0 otherwise (series are then unattributed).", nil, nil),
 		gpus: prometheus.NewDesc("gpu_exporter_gpus",
-			"Number of GPUs reported at the last collection.", nil, nil),
+			"GPUs reported at the last collection, by how gpu_utilization_percent was obtained: sampled (average of NVML's samples over the interval), instantaneous (the device keeps no samples), unavailable (MIG-enabled GPU).",
+			[]string{"utilization"}, nil),
 		errors: prometheus.NewDesc("gpu_exporter_collection_errors_total",
 			"Collection errors by source (gpu, pod_resources, host, simulation_file) and reason.", []string{"source", "reason"}, nil),
 		collections: prometheus.NewDesc("gpu_exporter_collections_total",
@@ -238,7 +234,7 @@ func (c *Collector) CollectOnce(ctx context.Context) {
 		c.log.Warn("GPU device error", "gpu", de.Index, "uuid", de.UUID, "reason", de.Reason, "partial", de.Partial, "err", de.Err)
 	}
 
-	var owners map[string]podresources.Owner
+	var owners map[string][]podresources.Owner
 	if c.cfg.Owners != nil && len(res.Devices) > 0 {
 		owners, err = c.cfg.Owners.Owners(ctx)
 		if err != nil {
@@ -289,17 +285,13 @@ func (c *Collector) count(source, reason string) {
 
 // attribute pairs each reading with the containers its GPU, or one of its MIG
 // devices, is allocated to.
-func attribute(readings []gpu.Reading, owners map[string]podresources.Owner) []device {
+func attribute(readings []gpu.Reading, owners map[string][]podresources.Owner) []device {
 	devices := make([]device, len(readings))
 	for i, r := range readings {
 		d := device{reading: r, index: strconv.Itoa(r.Index)}
-		if o, ok := owners[r.UUID]; ok {
-			d.owners = append(d.owners, o)
-		}
+		d.owners = append(d.owners, owners[r.UUID]...)
 		for _, mig := range r.MIGDeviceUUIDs {
-			if o, ok := owners[mig]; ok {
-				d.owners = append(d.owners, o)
-			}
+			d.owners = append(d.owners, owners[mig]...)
 		}
 		d.owners = dedupOwners(d.owners)
 		devices[i] = d
@@ -333,7 +325,7 @@ func dedupOwners(os []podresources.Owner) []podresources.Owner {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.descs
-	for _, desc := range []*prometheus.Desc{d.util, d.memUsed, d.memTotal, d.temp, d.utilSamples, d.cpu, d.mem,
+	for _, desc := range []*prometheus.Desc{d.util, d.memUsed, d.memTotal, d.temp, d.cpu, d.mem,
 		d.up, d.podResourcesUp, d.gpus, d.errors, d.collections, d.duration, d.timestamp, d.build} {
 		ch <- desc
 	}
@@ -362,7 +354,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d.podResourcesUp, gauge, boolFloat(s.podResourcesOK))
 	}
 	if s.gpuUp {
-		ch <- prometheus.MustNewConstMetric(d.gpus, gauge, float64(len(s.devices)))
+		var sampled, instantaneous, unavailable float64
+		for i := range s.devices {
+			switch r := &s.devices[i].reading; {
+			case !r.HasUtilization:
+				unavailable++
+			case r.UtilizationSamples > 0:
+				sampled++
+			default:
+				instantaneous++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(d.gpus, gauge, sampled, "sampled")
+		ch <- prometheus.MustNewConstMetric(d.gpus, gauge, instantaneous, "instantaneous")
+		ch <- prometheus.MustNewConstMetric(d.gpus, gauge, unavailable, "unavailable")
 	}
 	if s.haveCPU {
 		ch <- prometheus.MustNewConstMetric(d.cpu, gauge, s.cpu, node)
@@ -385,9 +390,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(d.memUsed, gauge, float64(r.MemoryUsedBytes)/(1<<20), dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
 			ch <- prometheus.MustNewConstMetric(d.memTotal, gauge, float64(r.MemoryTotalBytes)/(1<<20), dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
 			ch <- prometheus.MustNewConstMetric(d.temp, gauge, r.TemperatureCelsius, dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
-		}
-		if r.HasUtilization {
-			ch <- prometheus.MustNewConstMetric(d.utilSamples, gauge, float64(r.UtilizationSamples), dev.index, r.UUID, node)
 		}
 	}
 }

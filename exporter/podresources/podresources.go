@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,7 +68,7 @@ func (c *Client) Close() error { return c.conn.Close() }
 
 // Owners lists pod resources and maps NVIDIA device IDs to their containers
 // (see MapOwners).
-func (c *Client) Owners(ctx context.Context) (map[string]Owner, error) {
+func (c *Client) Owners(ctx context.Context) (map[string][]Owner, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := c.lister.List(ctx, &podresourcesv1.ListPodResourcesRequest{})
@@ -94,11 +95,11 @@ func ErrorReason(err error) string {
 }
 
 // MapOwners maps the device IDs of NVIDIA resources to the containers they
-// are allocated to. Keys are normalised with NormalizeDeviceID; a device
-// listed for several containers (time-slicing replicas) keeps the first one
-// in pod, then container order.
-func MapOwners(resp *podresourcesv1.ListPodResourcesResponse) map[string]Owner {
-	owners := map[string]Owner{}
+// are allocated to. Keys are normalised with NormalizeDeviceID. A device
+// shared by several containers (time-slicing replicas "GPU-<uuid>::<n>") maps
+// to each of them once, in the order the kubelet lists them.
+func MapOwners(resp *podresourcesv1.ListPodResourcesResponse) map[string][]Owner {
+	owners := map[string][]Owner{}
 	for _, pod := range resp.GetPodResources() {
 		for _, ctr := range pod.GetContainers() {
 			for _, dev := range ctr.GetDevices() {
@@ -110,10 +111,10 @@ func MapOwners(resp *podresourcesv1.ListPodResourcesResponse) map[string]Owner {
 					if key == "" {
 						continue
 					}
-					if _, taken := owners[key]; taken {
-						continue
+					o := Owner{Namespace: pod.GetNamespace(), Pod: pod.GetName(), Container: ctr.GetName()}
+					if !slices.Contains(owners[key], o) {
+						owners[key] = append(owners[key], o)
 					}
-					owners[key] = Owner{Namespace: pod.GetNamespace(), Pod: pod.GetName(), Container: ctr.GetName()}
 				}
 			}
 		}
@@ -133,12 +134,13 @@ func MapOwners(resp *podresourcesv1.ListPodResourcesResponse) map[string]Owner {
 func NormalizeDeviceID(id string) string {
 	id = strings.TrimSpace(id)
 	if i := strings.Index(id, "::"); i >= 0 {
-		id = id[:i]
+		id = strings.TrimSpace(id[:i])
 	}
 	if rest, ok := strings.CutPrefix(id, "MIG-GPU-"); ok {
 		if i := strings.IndexByte(rest, '/'); i >= 0 {
 			rest = rest[:i]
 		}
+		rest = strings.TrimSpace(rest)
 		if rest == "" {
 			return ""
 		}

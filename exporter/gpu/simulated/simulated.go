@@ -130,10 +130,16 @@ func (s *Simulator) Reload() error {
 	s.lastTS = ts
 	for i, st := range s.states {
 		d := srv.Devices[i].(*server.Device)
-		d.Lock()
-		d.UUID = s.defaultUUID[i]
+		id := s.defaultUUID[i]
 		if st.UUID != "" {
-			d.UUID = st.UUID
+			id = st.UUID
+		}
+		d.Lock()
+		if d.UUID != id {
+			// A different device from the reader's point of view: it
+			// starts with an empty sample buffer.
+			d.UUID = id
+			s.samples[i] = s.samples[i][:0]
 		}
 		d.Unlock()
 		buf := append(s.samples[i], sample{ts: ts, value: st.UtilizationPercent})
