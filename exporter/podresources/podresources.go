@@ -83,6 +83,8 @@ func ErrorReason(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), status.Code(err) == codes.DeadlineExceeded:
 		return "timeout"
+	case errors.Is(err, context.Canceled), status.Code(err) == codes.Canceled:
+		return "canceled"
 	case status.Code(err) == codes.Unavailable:
 		return "unavailable"
 	case status.Code(err) == codes.PermissionDenied, status.Code(err) == codes.Unauthenticated:
