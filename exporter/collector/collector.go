@@ -63,6 +63,9 @@ type Config struct {
 	Host    HostReader
 	Logger  *slog.Logger
 	Version string
+	// OnCollect, when set, runs after each published snapshot (the HTTP
+	// layer re-renders its cached /metrics encodings there).
+	OnCollect func()
 }
 
 type errorKey struct{ source, reason string }
@@ -277,6 +280,9 @@ func (c *Collector) CollectOnce(ctx context.Context) {
 	s.at = time.Now()
 	s.duration = s.at.Sub(began)
 	c.snap.Store(s)
+	if c.cfg.OnCollect != nil {
+		c.cfg.OnCollect()
+	}
 }
 
 func (c *Collector) count(source, reason string) {
@@ -399,6 +405,13 @@ func boolFloat(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// Generation identifies the published snapshot: it changes with every
+// collection, and everything Collect emits is a function of it, so an
+// encoding of one gather can be reused until it changes.
+func (c *Collector) Generation() uint64 {
+	return c.snap.Load().collections
 }
 
 // Ready reports whether the exporter has collected and the GPU backend is up,

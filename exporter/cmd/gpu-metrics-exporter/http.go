@@ -12,13 +12,24 @@ import (
 	"github.com/medical-kg/gpu-autoscaling/exporter/collector"
 )
 
-// newHandler serves the exporter's endpoints.
-func newHandler(reg *prometheus.Registry, coll *collector.Collector, cfg config) http.Handler {
+// newHandler serves the exporter's endpoints. It returns the render cache's
+// Refresh (nil when runtime metrics disable the cache) for the collection
+// loop to call after each collection.
+func newHandler(reg *prometheus.Registry, coll *collector.Collector, cfg config) (http.Handler, func()) {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	var metrics http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: 64,
-	}))
+	})
+	var refresh func()
+	if !cfg.RuntimeMetrics {
+		// Without the go_*/process_* collectors every series comes from the
+		// collector's snapshot, so the encoding can be reused until the
+		// next collection.
+		cache := newRenderCache(metrics, coll.Generation)
+		metrics, refresh = cache, cache.Refresh
+	}
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, msg := coll.Healthy(time.Now())
 		writeStatus(w, ok, msg)
@@ -40,7 +51,7 @@ func newHandler(reg *prometheus.Registry, coll *collector.Collector, cfg config)
 </ul></body></html>
 `, html.EscapeString(cfg.NodeName), html.EscapeString(cfg.Backend), cfg.CollectionInterval)
 	})
-	return mux
+	return mux, refresh
 }
 
 func writeStatus(w http.ResponseWriter, ok bool, msg string) {

@@ -54,18 +54,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
-	coll, cleanup, err := buildCollector(cfg, log)
+	coll, handler, cleanup, err := newExporter(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "gpu-metrics-exporter: %v\n", err)
 		return 1
 	}
 	defer cleanup()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(coll)
-	if cfg.RuntimeMetrics {
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
 
 	lis, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
@@ -73,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 1
 	}
 	srv := &http.Server{
-		Handler:           newHandler(reg, coll, cfg),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -110,9 +104,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return code
 }
 
+// newExporter wires the collector, its registry and the HTTP handler; the
+// caller runs the collector's loop. cleanup releases the backend.
+func newExporter(cfg config, log *slog.Logger) (*collector.Collector, http.Handler, func(), error) {
+	var refresh func()
+	coll, cleanup, err := buildCollector(cfg, log, func() {
+		if refresh != nil {
+			refresh()
+		}
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(coll)
+	if cfg.RuntimeMetrics {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	// Set before the collection loop starts, so the loop sees it.
+	handler, refresh := newHandler(reg, coll, cfg)
+	return coll, handler, cleanup, nil
+}
+
 // buildCollector wires the backend, the pod-resources client and the host
 // reader; cleanup releases them (NVML is shut down only if Init succeeded).
-func buildCollector(cfg config, log *slog.Logger) (*collector.Collector, func(), error) {
+func buildCollector(cfg config, log *slog.Logger, onCollect func()) (*collector.Collector, func(), error) {
 	var lib nvml.Interface
 	var reload func() error
 	switch cfg.Backend {
@@ -146,6 +162,8 @@ func buildCollector(cfg config, log *slog.Logger) (*collector.Collector, func(),
 		Host:     hostmetrics.NewReader(cfg.ProcPath),
 		Logger:   log,
 		Version:  version,
+
+		OnCollect: onCollect,
 	})
 	if err != nil {
 		return nil, nil, err
