@@ -1,0 +1,100 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestUpStatusDown starts the embedded cluster, checks what Up promises and
+// that Down stops every process by PID; the cold start is logged.
+func TestUpStatusDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane; skipped with -short")
+	}
+	if err := (SandboxProvider{}).Available(context.Background()); err != nil {
+		t.Skip(err)
+	}
+	dir := filepath.Join(t.TempDir(), "sb")
+	sb, err := New(Options{Dir: dir, GPUNodes: 2, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := sb.Up(ctx); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	t.Logf("figure: sandbox cold start %s (binaries cached)", time.Since(start).Round(time.Millisecond))
+	defer func() { _ = sb.Down(context.Background()) }()
+
+	// A second Up on the same folder must refuse rather than start a twin.
+	if twin, err := New(Options{Dir: dir}); err == nil {
+		if err := twin.Up(ctx); err == nil {
+			t.Error("second Up in the same folder succeeded; want an 'already running' error")
+		}
+	}
+
+	cs, err := sb.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: GPUPresentLabel + "=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes.Items) != 2 {
+		t.Fatalf("got %d GPU nodes, want 2", len(nodes.Items))
+	}
+	for _, n := range nodes.Items {
+		q := n.Status.Allocatable[GPUResource]
+		if q.Value() != 8 {
+			t.Errorf("node %s allocatable %s = %s, want 8", n.Name, GPUResource, q.String())
+		}
+		if !nodeReady(&n) {
+			t.Errorf("node %s is not Ready", n.Name)
+		}
+	}
+
+	// Status from another "command": the state file alone.
+	loaded, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := loaded.Status(ctx)
+	if !st.APIReady || len(st.ReadyNodes) != 2 || !st.APIService["v1beta1.metrics.k8s.io"] {
+		t.Errorf("status = %+v; want API ready, 2 ready nodes, metrics.k8s.io available", st)
+	}
+	for _, p := range st.Processes {
+		if !p.Running {
+			t.Errorf("process %s (pid %d) not running", p.Name, p.PID)
+		}
+	}
+	if len(st.Processes) != 7 {
+		t.Errorf("got %d processes, want 7 (etcd, apiserver, kcm, scheduler, kwok, metrics-server, prometheus)", len(st.Processes))
+	}
+
+	// Down through the loaded state (not the parent that started them).
+	start = time.Now()
+	if err := loaded.Down(ctx); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	t.Logf("figure: sandbox stop %s (parallel, by PID)", time.Since(start).Round(time.Millisecond))
+	for _, p := range st.Processes {
+		if pidAlive(p.PID, sb.process(p.Name).Binary) {
+			t.Errorf("process %s (pid %d) still alive after Down", p.Name, p.PID)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state.json still present after Down (err %v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "logs", "kube-apiserver.log")); err != nil {
+		t.Errorf("logs not kept after Down: %v", err)
+	}
+}
