@@ -289,7 +289,9 @@ func BenchmarkExporterRSS(b *testing.B) {
 	if err != nil {
 		b.Skipf("cannot read /proc/<pid>/status: %v", err)
 	}
-	for _, key := range []string{"VmRSS", "VmHWM"} {
+	// VmRSS = RssAnon (the exporter's own memory) + RssFile (the binary's
+	// pages mapped from the page cache, shared and reclaimable).
+	for _, key := range []string{"VmRSS", "VmHWM", "RssAnon", "RssFile"} {
 		kib, ok := statusKiB(string(status), key)
 		if !ok {
 			b.Fatalf("%s missing from /proc/%d/status", key, cmd.Process.Pid)
