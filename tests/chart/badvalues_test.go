@@ -1,0 +1,149 @@
+package chart_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// badValue is a values override the chart must refuse, and the words its error must contain: the
+// location of the mistake and what is expected there.
+type badValue struct {
+	name   string
+	values string
+	want   []string
+	// skipSchema renders with --skip-schema-validation to prove the template-time check catches the
+	// mistake on its own (defence in depth for users who disable the schema).
+	skipSchema bool
+}
+
+var badValues = []badValue{
+	// Unknown keys: strict schema everywhere.
+	{name: "unknown top-level key", values: "autoscaling: {}\n",
+		want: []string{"at ''", "additional properties 'autoscaling' not allowed"}},
+	{name: "unknown key in a service", values: "services:\n  embedding-service:\n    minPods: 2\n",
+		want: []string{"/services/embedding-service", "additional properties 'minPods' not allowed"}},
+	{name: "unknown target", values: "services:\n  embedding-service:\n    targets:\n      gpuTemp: 80\n",
+		want: []string{"/services/embedding-service/targets", "additional properties 'gpuTemp' not allowed"}},
+	{name: "unknown key in exporter", values: "exporter:\n  interval: 30s\n",
+		want: []string{"exporter:", "additional properties 'interval' not allowed"}},
+	{name: "unknown key in adapter", values: "adapter:\n  prometheusUrl: http://p:9090\n",
+		want: []string{"adapter:", "additional properties 'prometheusUrl' not allowed"}},
+	{name: "unknown key in networkPolicy", values: "networkPolicy:\n  ingress: []\n",
+		want: []string{"/networkPolicy", "additional properties 'ingress' not allowed"}},
+	{name: "service name not a DNS label", values: "services:\n  Embedding_Service:\n    targets:\n      cpuUtilization: 70\n",
+		want: []string{"invalid propertyName 'Embedding_Service'", "does not match pattern"}},
+
+	// Wrong types.
+	{name: "maxReplicas as a string", values: "services:\n  embedding-service:\n    maxReplicas: ten\n",
+		want: []string{"/services/embedding-service/maxReplicas", "got string, want integer"}},
+	{name: "enabled as a string", values: "services:\n  reranking-service:\n    enabled: \"no\"\n",
+		want: []string{"/services/reranking-service/enabled", "got string, want boolean"}},
+	{name: "behavior policies not a list", values: "behavior:\n  scaleUp:\n    policies: {type: Pods}\n",
+		want: []string{"/behavior/scaleUp/policies", "got object, want array"}},
+	{name: "exporter port as a string", values: "exporter:\n  port: metrics\n",
+		want: []string{"/port", "got string, want integer"}},
+
+	// Out of range / bad enums and formats.
+	{name: "minReplicas 0", values: "services:\n  embedding-service:\n    minReplicas: 0\n",
+		want: []string{"/services/embedding-service/minReplicas", "minimum: got 0, want 1"}},
+	{name: "cpu threshold above 100", values: "services:\n  embedding-service:\n    targets:\n      cpuUtilization: 150\n",
+		want: []string{"/services/embedding-service/targets/cpuUtilization", "maximum: got 150, want 100"}},
+	{name: "gpu threshold 0", values: "services:\n  reranking-service:\n    targets:\n      gpuUtilization: 0\n",
+		want: []string{"/services/reranking-service/targets/gpuUtilization", "minimum: got 0, want 1"}},
+	{name: "negative GPU memory target", values: "services:\n  docling-vlm-service:\n    targets:\n      gpuMemoryMB: -1\n",
+		want: []string{"/services/docling-vlm-service/targets/gpuMemoryMB", "minimum: got -1, want 1"}},
+	{name: "stabilization window above the API limit", values: "behavior:\n  scaleDown:\n    stabilizationWindowSeconds: 7200\n",
+		want: []string{"/behavior/scaleDown/stabilizationWindowSeconds", "maximum: got 7,200, want 3,600"}},
+	{name: "unknown policy type", values: "behavior:\n  scaleUp:\n    policies:\n      - {type: Replicas, value: 2, periodSeconds: 60}\n",
+		want: []string{"/behavior/scaleUp/policies/0/type", "value must be one of 'Pods', 'Percent'"}},
+	{name: "policy period above 1800 s", values: "behavior:\n  scaleUp:\n    policies:\n      - {type: Pods, value: 2, periodSeconds: 3600}\n",
+		want: []string{"/behavior/scaleUp/policies/0/periodSeconds", "maximum: got 3,600, want 1,800"}},
+	{name: "bad selectPolicy", values: "services:\n  embedding-service:\n    behavior:\n      scaleDown:\n        selectPolicy: Fastest\n",
+		want: []string{"/services/embedding-service/behavior/scaleDown/selectPolicy", "value must be one of"}},
+	{name: "exporter collection interval not a duration", values: "exporter:\n  collectionInterval: fast\n",
+		want: []string{"/collectionInterval", "does not match pattern"}},
+	{name: "unknown exporter backend", values: "exporter:\n  backend: dcgm\n",
+		want: []string{"/backend", "value must be one of 'nvml', 'simulated'"}},
+	{name: "simulated GPU index beyond 8 devices", values: "exporter:\n  backend: simulated\n  simulation:\n    gpus:\n      - index: 8\n",
+		want: []string{"/simulation/gpus/0/index", "maximum: got 8, want 7"}},
+	{name: "prometheus URL without scheme", values: "adapter:\n  prometheus:\n    url: prometheus.monitoring:9090\n",
+		want: []string{"/prometheus/url", "does not match pattern"}},
+	{name: "adapter mode typo", values: "adapter:\n  mode: rules-only\n",
+		want: []string{"/mode", "value must be one of 'full', 'rulesOnly'"}},
+	{name: "adapter replicas 0", values: "adapter:\n  replicas: 0\n",
+		want: []string{"/replicas", "minimum: got 0, want 1"}},
+	{name: "adapter privileged port", values: "adapter:\n  securePort: 443\n",
+		want: []string{"/securePort", "minimum: got 443, want 1,024"}},
+	{name: "adapter rule aggregation", values: "adapter:\n  rules:\n    podGPUMetrics:\n      - {series: gpu_utilization_percent, aggregation: mean}\n",
+		want: []string{"/rules/podGPUMetrics/0/aggregation", "value must be one of"}},
+	{name: "privilege escalation allowed", values: "exporter:\n  securityContext:\n    allowPrivilegeEscalation: true\n",
+		want: []string{"/securityContext/allowPrivilegeEscalation", "value must be false"}},
+	{name: "alert severity", values: "prometheusRule:\n  alerts:\n    exporterDown:\n      severity: page\n",
+		want: []string{"/prometheusRule/alerts/exporterDown/severity", "value must be one of"}},
+	{name: "GPU temperature threshold out of range", values: "prometheusRule:\n  alerts:\n    gpuTemperatureHigh:\n      thresholdCelsius: 250\n",
+		want: []string{"/prometheusRule/alerts/gpuTemperatureHigh/thresholdCelsius", "maximum: got 250, want 120"}},
+	{name: "dashboard label empty", values: "dashboards:\n  label: \"\"\n",
+		want: []string{"/dashboards/label", "minLength"}},
+	{name: "API server CIDR malformed", values: "networkPolicy:\n  adapter:\n    apiServerCIDRs: [\"10.0.0.1\"]\n",
+		want: []string{"/networkPolicy/adapter/apiServerCIDRs/0", "does not match pattern"}},
+
+	// Cross-field rules, checked at render time with messages naming the service and the field.
+	{name: "minReplicas above maxReplicas", values: "services:\n  embedding-service:\n    minReplicas: 12\n",
+		want: []string{"services.embedding-service: minReplicas (12) is greater than maxReplicas (10)", "lower services.embedding-service.minReplicas or raise services.embedding-service.maxReplicas"}},
+	{name: "new service with a min above the default max", values: "services:\n  ocr-service:\n    minReplicas: 11\n    targets:\n      cpuUtilization: 60\n",
+		want: []string{"services.ocr-service: minReplicas (11) is greater than maxReplicas (10)"}},
+	{name: "HPA without any metric", values: "services:\n  ocr-service:\n    minReplicas: 1\n",
+		want: []string{"services.ocr-service.targets: the HPA has no metric to scale on", "set at least one of cpuUtilization"}},
+	{name: "all default targets removed", values: "services:\n  gpu-management-service:\n    targets:\n      cpuUtilization: null\n      memoryUtilization: null\n",
+		want: []string{"services.gpu-management-service.targets: the HPA has no metric to scale on"}},
+	{name: "threshold out of range caught without the schema", skipSchema: true,
+		values: "services:\n  embedding-service:\n    targets:\n      memoryUtilization: 180\n",
+		want:   []string{"services.embedding-service.targets.memoryUtilization: 180 is not a percentage threshold", "use a value from 1 to 100"}},
+	{name: "min above max caught without the schema", skipSchema: true,
+		values: "services:\n  reranking-service:\n    minReplicas: 5\n    maxReplicas: 3\n",
+		want:   []string{"services.reranking-service: minReplicas (5) is greater than maxReplicas (3)"}},
+	{name: "request-rate target without the adapter rule", values: "services:\n  embedding-service:\n    targets:\n      requestsPerSecond: 50\n",
+		want: []string{"services.embedding-service.targets.requestsPerSecond needs adapter.rules.requestRate.enabled=true"}},
+	{name: "GPU target whose metric the adapter does not serve",
+		values: "adapter:\n  rules:\n    podGPUMetrics:\n      - {series: gpu_memory_usage_mb, aggregation: sum}\n",
+		want:   []string{".targets.gpuUtilization scales on gpu_utilization_percent, which adapter.rules.podGPUMetrics does not serve"}},
+	{name: "scale-up without policies", values: "behavior:\n  scaleUp:\n    policies: null\n",
+		want: []string{"behavior.scaleUp: no policies", "give at least one policy or set selectPolicy: Disabled"}},
+	{name: "ExternalName port differs from the secure port", values: "adapter:\n  service:\n    externalName: localhost\n",
+		want: []string{"adapter.service.port (443) must equal adapter.securePort (6443) when adapter.service.externalName is set"}},
+	{name: "PDB with both bounds", values: "adapter:\n  podDisruptionBudget:\n    minAvailable: 1\n",
+		want: []string{"adapter.podDisruptionBudget: set either minAvailable or maxUnavailable, not both"}},
+	{name: "PDB that blocks every eviction", values: "adapter:\n  replicas: 2\n  podDisruptionBudget:\n    minAvailable: 2\n    maxUnavailable: \"\"\n",
+		want: []string{"adapter.podDisruptionBudget.minAvailable (2) equals adapter.replicas", "node drains would hang"}},
+	{name: "duplicate simulated GPU", values: "exporter:\n  backend: simulated\n  simulation:\n    gpus:\n      - index: 1\n      - index: 1\n",
+		want: []string{"exporter.simulation.gpus[1]: index 1 is listed twice"}},
+	{name: "non-root exporter with the pod-resources socket", values: "exporter:\n  podSecurityContext:\n    runAsNonRoot: true\n    runAsUser: 65534\n",
+		want: []string{"exporter.podSecurityContext.runAsNonRoot=true cannot reach the root-owned kubelet pod-resources socket"}},
+	{name: "ServiceMonitor without a Service", values: "exporter:\n  service:\n    enabled: false\n  serviceMonitor:\n    enabled: true\n",
+		want: []string{"exporter.serviceMonitor.enabled=true needs exporter.service.enabled=true"}},
+}
+
+func TestBadValuesAreRejectedWithAMessageThatSaysWhatToFix(t *testing.T) {
+	t.Parallel()
+	require.GreaterOrEqual(t, len(badValues), 25)
+	for _, bv := range badValues {
+		t.Run(bv.name, func(t *testing.T) {
+			t.Parallel()
+			req := renderRequest{values: bv.values}
+			if bv.skipSchema {
+				req.extraArgs = []string{"--skip-schema-validation"}
+			}
+			_, err := renderE(t, req)
+			require.Error(t, err, "values accepted but must be rejected:\n%s", bv.values)
+			msg := err.Error()
+			for _, w := range bv.want {
+				assert.Contains(t, msg, w)
+			}
+			assert.False(t, strings.Contains(msg, "nil pointer") || strings.Contains(msg, "can't evaluate field"),
+				"the chart crashed instead of explaining the mistake: %s", msg)
+		})
+	}
+}
