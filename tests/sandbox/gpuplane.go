@@ -152,8 +152,10 @@ type GPUPlane struct {
 	nodes     map[string]*fakeNode
 	demand    map[string]Demand
 	annotated map[types.UID][2]string // pod UID → cpu/memory annotations last written
-	model     string
-	memTotal  float64 // MB per GPU of the simulated model
+	// resourceDemand marks services whose cpu/memory usage the plane drives.
+	resourceDemand map[string]bool
+	model          string
+	memTotal       float64 // MB per GPU of the simulated model
 
 	adapterArgs []string
 	cancel      context.CancelFunc
@@ -229,7 +231,8 @@ func (s *Sandbox) InstallGPUPlane(ctx context.Context, t terratesting.TestingT, 
 		return nil, err
 	}
 	g := &GPUPlane{sb: s, t: t, opts: o, cs: cs, dir: filepath.Join(s.opts.Dir, "gpu"), adapterPort: ports[0],
-		nodes: map[string]*fakeNode{}, demand: map[string]Demand{}, annotated: map[types.UID][2]string{}}
+		nodes: map[string]*fakeNode{}, demand: map[string]Demand{}, annotated: map[types.UID][2]string{},
+		resourceDemand: map[string]bool{}}
 	set := map[string]string{
 		"adapter.prometheus.url":       s.PrometheusURL(),
 		"adapter.securePort":           strconv.Itoa(g.adapterPort),
@@ -811,13 +814,19 @@ func (g *GPUPlane) step(ctx context.Context) error {
 		}
 	}
 	// 3. cpu/memory usage for metrics-server, through kwok's annotations.
+	// A service that never had cpu/memory demand keeps kwok's defaults. The
+	// floor of 1m / 1Mi matters: metrics-server drops containers reporting
+	// zero cpu, and the HPA treats pods without metrics as fully busy when
+	// scaling down.
 	for svc, d := range g.demand {
-		if d.CPUMillicores == 0 && d.MemoryMiB == 0 {
-			continue
-		}
 		for _, p := range byService[svc] {
 			l := loads[p.UID]
-			want := [2]string{fmt.Sprintf("%dm", int64(l.CPUMillicores+0.5)), fmt.Sprintf("%dMi", int64(l.MemoryMiB+0.5))}
+			_, had := g.annotated[p.UID]
+			if d.CPUMillicores == 0 && d.MemoryMiB == 0 && !had && !g.resourceDemand[svc] {
+				continue
+			}
+			g.resourceDemand[svc] = true
+			want := [2]string{fmt.Sprintf("%dm", max(1, int64(l.CPUMillicores+0.5))), fmt.Sprintf("%dMi", max(1, int64(l.MemoryMiB+0.5)))}
 			if g.annotated[p.UID] == want && p.Annotations[UsageCPUAnnotation] == want[0] {
 				continue
 			}

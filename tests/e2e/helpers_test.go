@@ -1,0 +1,354 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
+	custommetrics "k8s.io/metrics/pkg/client/custom_metrics"
+
+	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
+)
+
+const (
+	namespace = sandbox.DefaultNamespace
+	// hpaUser is the HPA controller's own identity (kcm runs with
+	// --use-service-account-credentials): metrics are read as it, never as
+	// admin, because system:masters would hide broken RBAC.
+	hpaUser = "system:serviceaccount:kube-system:horizontal-pod-autoscaler"
+)
+
+func adminClient(t *testing.T) *kubernetes.Clientset {
+	t.Helper()
+	cs, err := env.sb.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// asHPAController returns a client config impersonating the HPA controller's
+// service account (with the groups a service-account token carries).
+func asHPAController() *rest.Config {
+	cfg := env.sb.RESTConfig()
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: hpaUser,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"},
+	}
+	return cfg
+}
+
+// customMetricsClient talks to one version of custom.metrics.k8s.io.
+func customMetricsClient(t *testing.T, cfg *rest.Config, version string) custommetrics.CustomMetricsClient {
+	t.Helper()
+	dc, err := discovery.NewDiscoveryClientForConfig(env.sb.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	c, err := custommetrics.NewForVersionForConfig(cfg, mapper, schema.GroupVersion{Group: "custom.metrics.k8s.io", Version: version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func resourceMetricsClient(t *testing.T, cfg *rest.Config) *metricsclient.Clientset {
+	t.Helper()
+	c, err := metricsclient.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// eventually polls cond every interval until it returns ok or timeout passes;
+// then it fails the test with cond's last message.
+func eventually(t *testing.T, timeout, interval time.Duration, what string, cond func(ctx context.Context) (bool, string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	last := ""
+	for {
+		ok, msg := cond(ctx)
+		if ok {
+			return
+		}
+		last = msg
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not reached within %s: %s", what, timeout, last)
+		case <-time.After(interval):
+		}
+	}
+}
+
+func getHPA(ctx context.Context, cs *kubernetes.Clientset, service string) (*autoscalingv2.HorizontalPodAutoscaler, error) {
+	return cs.AutoscalingV2().HorizontalPodAutoscalers(namespace).Get(ctx, service+"-hpa", metav1.GetOptions{})
+}
+
+// runningPods lists the Running pods of a service.
+func runningPods(ctx context.Context, cs *kubernetes.Clientset, service string) ([]corev1.Pod, error) {
+	list, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + service})
+	if err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// replicaSample is one observation of a Deployment's desired replicas.
+type replicaSample struct {
+	at       time.Time
+	replicas int32
+}
+
+// replicaTracker records a Deployment's spec.replicas and its HPA's
+// status.desiredReplicas every 250 ms.
+type replicaTracker struct {
+	service string
+	mu      sync.Mutex
+	samples []replicaSample
+	// desiredChanged records when the HPA's desiredReplicas first moved
+	// after mark() was called.
+	markAt        time.Time
+	markDesired   int32
+	desiredMoveAt time.Time
+	stop          chan struct{}
+	done          chan struct{}
+}
+
+func trackReplicas(cs *kubernetes.Clientset, service string) *replicaTracker {
+	rt := &replicaTracker{service: service, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(rt.done)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, service, metav1.GetOptions{})
+			hpa, herr := getHPA(ctx, cs, service)
+			cancel()
+			now := time.Now()
+			rt.mu.Lock()
+			if err == nil && dep.Spec.Replicas != nil {
+				if n := len(rt.samples); n == 0 || rt.samples[n-1].replicas != *dep.Spec.Replicas {
+					rt.samples = append(rt.samples, replicaSample{at: now, replicas: *dep.Spec.Replicas})
+				}
+			}
+			if herr == nil && !rt.markAt.IsZero() && rt.desiredMoveAt.IsZero() && hpa.Status.DesiredReplicas != rt.markDesired {
+				rt.desiredMoveAt = now
+			}
+			rt.mu.Unlock()
+			select {
+			case <-rt.stop:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	return rt
+}
+
+// mark notes a load step: the latency to the HPA's next desiredReplicas
+// change is measured from here.
+func (rt *replicaTracker) mark(ctx context.Context, cs *kubernetes.Clientset) {
+	hpa, err := getHPA(ctx, cs, rt.service)
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.markAt = time.Now()
+	rt.desiredMoveAt = time.Time{}
+	if err == nil {
+		rt.markDesired = hpa.Status.DesiredReplicas
+	}
+}
+
+// latency is the time from mark to the HPA's desiredReplicas change (0 if none yet).
+func (rt *replicaTracker) latency() time.Duration {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.desiredMoveAt.IsZero() {
+		return 0
+	}
+	return rt.desiredMoveAt.Sub(rt.markAt)
+}
+
+func (rt *replicaTracker) close() {
+	close(rt.stop)
+	<-rt.done
+}
+
+func (rt *replicaTracker) history() []replicaSample {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return append([]replicaSample(nil), rt.samples...)
+}
+
+func (rt *replicaTracker) String() string {
+	var b strings.Builder
+	var t0 time.Time
+	for i, s := range rt.history() {
+		if i == 0 {
+			t0 = s.at
+		}
+		fmt.Fprintf(&b, " %d@%.0fs", s.replicas, s.at.Sub(t0).Seconds())
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// checkRatePolicy verifies that no change in the history exceeds what the
+// behavior allows within period: scale up at most max(2 pods, +100 %), scale
+// down at most -50 % (values/sandbox.yaml). The base is the replica count a
+// little less than one period earlier (polling slack), which only makes the
+// check more lenient, never stricter, than the controller's own rule.
+func checkRatePolicy(t *testing.T, rt *replicaTracker, period time.Duration) {
+	t.Helper()
+	h := rt.history()
+	at := func(ts time.Time) int32 {
+		v := h[0].replicas
+		for _, s := range h {
+			if s.at.After(ts) {
+				break
+			}
+			v = s.replicas
+		}
+		return v
+	}
+	for _, s := range h[1:] {
+		base := at(s.at.Add(-period + 2*time.Second))
+		up := max(2*base, base+2)
+		down := int32(math.Floor(float64(base) / 2))
+		if s.replicas > up {
+			t.Errorf("%s: %d → %d within %s exceeds the scale-up policies (max %d); history %s", rt.service, base, s.replicas, period, up, rt)
+		}
+		if s.replicas < down {
+			t.Errorf("%s: %d → %d within %s exceeds the scale-down policy (min %d); history %s", rt.service, base, s.replicas, period, down, rt)
+		}
+	}
+}
+
+// promQuery runs an instant query against the sandbox Prometheus.
+func promQuery(ctx context.Context, query string) (model.Vector, error) {
+	c, err := promapi.NewClient(promapi.Config{Address: env.sb.PrometheusURL()})
+	if err != nil {
+		return nil, err
+	}
+	v, _, _, err := promv1.NewAPI(c).Query(ctx, query, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("query %q: %w", query, err)
+	}
+	vec, ok := v.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("query %q: got %s, want a vector", query, v.Type())
+	}
+	return vec, nil
+}
+
+// podMetricValues reads a Pods custom metric for a service's pods as the HPA
+// controller does, through the given API version.
+func podMetricValues(t *testing.T, c custommetrics.CustomMetricsClient, service, metric string) (map[string]float64, error) {
+	t.Helper()
+	sel, err := labels.Parse("app=" + service)
+	if err != nil {
+		return nil, err
+	}
+	list, err := c.NamespacedMetrics(namespace).GetForObjects(schema.GroupKind{Kind: "Pod"}, sel, metric, labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, item := range list.Items {
+		out[item.DescribedObject.Name] = item.Value.AsApproximateFloat64()
+	}
+	return out, nil
+}
+
+// hpaPodsMetrics lists the Pods metric names an HPA uses.
+func hpaPodsMetrics(hpa *autoscalingv2.HorizontalPodAutoscaler) []string {
+	var out []string
+	for _, m := range hpa.Spec.Metrics {
+		if m.Type == autoscalingv2.PodsMetricSourceType && m.Pods != nil {
+			out = append(out, m.Pods.Metric.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// hpaResourceMetrics lists the Resource metric names an HPA uses.
+func hpaResourceMetrics(hpa *autoscalingv2.HorizontalPodAutoscaler) []corev1.ResourceName {
+	var out []corev1.ResourceName
+	for _, m := range hpa.Spec.Metrics {
+		if m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil {
+			out = append(out, m.Resource.Name)
+		}
+	}
+	return out
+}
+
+// hpaCondition returns an HPA condition's status and reason.
+func hpaCondition(hpa *autoscalingv2.HorizontalPodAutoscaler, typ autoscalingv2.HorizontalPodAutoscalerConditionType) (corev1.ConditionStatus, string, string) {
+	for _, c := range hpa.Status.Conditions {
+		if c.Type == typ {
+			return c.Status, c.Reason, c.Message
+		}
+	}
+	return corev1.ConditionUnknown, "", ""
+}
+
+// podsTarget returns an HPA's AverageValue target for a Pods metric.
+func podsTarget(hpa *autoscalingv2.HorizontalPodAutoscaler, metric string) float64 {
+	for _, m := range hpa.Spec.Metrics {
+		if m.Type == autoscalingv2.PodsMetricSourceType && m.Pods != nil && m.Pods.Metric.Name == metric && m.Pods.Target.AverageValue != nil {
+			return m.Pods.Target.AverageValue.AsApproximateFloat64()
+		}
+	}
+	return 0
+}
+
+// resourceTarget returns an HPA's averageUtilization for a resource.
+func resourceTarget(hpa *autoscalingv2.HorizontalPodAutoscaler, name corev1.ResourceName) float64 {
+	for _, m := range hpa.Spec.Metrics {
+		if m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil && m.Resource.Name == name && m.Resource.Target.AverageUtilization != nil {
+			return float64(*m.Resource.Target.AverageUtilization)
+		}
+	}
+	return 0
+}
+
+// restMapper maps manifests' kinds to resources.
+func restMapper(t *testing.T) meta.RESTMapper {
+	t.Helper()
+	dc, err := discovery.NewDiscoveryClientForConfig(env.sb.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, err := restmapper.GetAPIGroupResources(dc)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	return restmapper.NewDiscoveryRESTMapper(groups)
+}
