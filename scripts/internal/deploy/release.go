@@ -54,12 +54,18 @@ func ActionConfig(c *cluster.Clients, namespace string, log func(string, ...any)
 // its workloads, and rolls back (or uninstalls a first install) on failure so
 // nothing is left half-applied.
 func Deploy(ctx context.Context, c *cluster.Clients, plan *Plan) (*Result, error) {
-	start := time.Now()
-	created, err := EnsureNamespace(ctx, c, plan.Namespace)
+	cfg, err := ActionConfig(c, plan.Namespace, logger(plan.Options))
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := ActionConfig(c, plan.Namespace, logger(plan.Options))
+	return DeployWith(ctx, c, cfg, plan)
+}
+
+// DeployWith is Deploy with a given Helm action configuration (tests use
+// Helm's fake kube client and in-memory release storage).
+func DeployWith(ctx context.Context, c *cluster.Clients, cfg *action.Configuration, plan *Plan) (*Result, error) {
+	start := time.Now()
+	created, err := EnsureNamespace(ctx, c, plan.Namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +230,11 @@ func Undeploy(ctx context.Context, c *cluster.Clients, releaseName, namespace st
 	if err != nil {
 		return nil, err
 	}
+	return UndeployWith(ctx, c, cfg, releaseName, namespace, timeout)
+}
+
+// UndeployWith is Undeploy with a given Helm action configuration.
+func UndeployWith(ctx context.Context, c *cluster.Clients, cfg *action.Configuration, releaseName, namespace string, timeout time.Duration) (*UndeployResult, error) {
 	un := action.NewUninstall(cfg)
 	un.Wait = true
 	un.Timeout = timeout

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -231,6 +230,10 @@ func Render(w io.Writer, hpas []HPA, now time.Time) error {
 		for _, m := range h.Metrics {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.Name, m.Type, m.Current, m.Target)
 		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("render HPA %s: %w", h.Name, err)
+		}
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  CONDITION\tSTATUS\tREASON\tMESSAGE")
 		for _, c := range h.Conditions {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.Type, c.Status, dash(c.Reason), dash(oneLine(c.Message)))
@@ -251,14 +254,4 @@ func dash(s string) string {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// ConditionTrue reports whether the HPA's condition t has status True.
-func ConditionTrue(h *autoscalingv2.HorizontalPodAutoscaler, t autoscalingv2.HorizontalPodAutoscalerConditionType) (found, isTrue bool, c autoscalingv2.HorizontalPodAutoscalerCondition) {
-	for _, hc := range h.Status.Conditions {
-		if hc.Type == t {
-			return true, hc.Status == corev1.ConditionTrue, hc
-		}
-	}
-	return false, false, autoscalingv2.HorizontalPodAutoscalerCondition{}
 }
