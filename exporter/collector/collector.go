@@ -305,12 +305,12 @@ func attribute(readings []gpu.Reading, owners map[string][]podresources.Owner) [
 	return devices
 }
 
-func dedupOwners(os []podresources.Owner) []podresources.Owner {
-	if len(os) < 2 {
-		return os
+func dedupOwners(owners []podresources.Owner) []podresources.Owner {
+	if len(owners) < 2 {
+		return owners
 	}
-	sort.Slice(os, func(i, j int) bool {
-		a, b := os[i], os[j]
+	sort.Slice(owners, func(i, j int) bool {
+		a, b := owners[i], owners[j]
 		if a.Namespace != b.Namespace {
 			return a.Namespace < b.Namespace
 		}
@@ -319,8 +319,8 @@ func dedupOwners(os []podresources.Owner) []podresources.Owner {
 		}
 		return a.Container < b.Container
 	})
-	out := os[:1]
-	for _, o := range os[1:] {
+	out := owners[:1]
+	for _, o := range owners[1:] {
 		if o != out[len(out)-1] {
 			out = append(out, o)
 		}

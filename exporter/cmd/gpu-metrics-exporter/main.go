@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -59,10 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "gpu-metrics-exporter: %v\n", err)
 		return 1
 	}
-	defer cleanup()
 
 	lis, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
+		cleanup()
 		fmt.Fprintf(stderr, "gpu-metrics-exporter: --listen-address %s: %v\n", cfg.ListenAddress, err)
 		return 1
 	}
@@ -75,8 +74,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	defer stopLoop()
-	var wg sync.WaitGroup
-	wg.Go(func() { coll.Run(loopCtx) })
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		coll.Run(loopCtx)
+	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
@@ -100,7 +102,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Warn("HTTP shutdown incomplete", "err", err)
 	}
 	stopLoop()
-	wg.Wait()
+	select {
+	case <-loopDone:
+		cleanup()
+	case <-time.After(shutdownTimeout):
+		// A driver call that never returns: NVML cannot be shut down safely
+		// while it is in flight, so exit without it.
+		log.Warn("collection still running at shutdown; exiting without NVML shutdown")
+	}
 	return code
 }
 

@@ -414,3 +414,40 @@ func buildBinary(tb testing.TB) string {
 	}
 	return builtBin
 }
+
+// TestShutdownWithHungCollection: a backend call that never returns (here a
+// simulation file that is a FIFO nobody writes to) must not block SIGTERM.
+func TestShutdownWithHungCollection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the shutdown timeout; skipped with -short")
+	}
+	fifo := filepath.Join(shortDir(t), "gpus.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	// Serve the first read (the startup check); the collection's re-read
+	// then blocks.
+	go func() {
+		if err := os.WriteFile(fifo, []byte("gpus: []\n"), 0o600); err != nil {
+			t.Error(err)
+		}
+	}()
+	base, stop, logs := startRun(t, []string{"--listen-address=127.0.0.1:0", "--backend=simulated", "--simulation-file=" + fifo,
+		"--pod-resources-socket=", "--node-name=n"})
+	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no collection") {
+		t.Fatalf("/readyz during a hung first collection = %d %q", code, body)
+	}
+	if code, _ := get(t, base+"/metrics"); code != http.StatusOK {
+		t.Fatalf("/metrics during a hung collection = %d", code)
+	}
+	if c := stop(); c != 0 {
+		t.Fatalf("exit %d", c)
+	}
+	if !strings.Contains(logs.String(), "exiting without NVML shutdown") {
+		t.Fatalf("logs: %s", logs.String())
+	}
+	// Unblock the stuck reader so it does not outlive the test.
+	if err := os.WriteFile(fifo, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

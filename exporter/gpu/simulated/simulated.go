@@ -173,7 +173,6 @@ func (s *Simulator) load() error {
 func (s *Simulator) install(srv *server.Server) {
 	for i, dev := range srv.Devices {
 		d := dev.(*server.Device)
-		i := i
 		totalBytes := d.Config.MemoryMB << 20
 		d.GetUUIDFunc = func() (string, nvml.Return) {
 			d.RLock()
