@@ -131,7 +131,7 @@ func TestPodSecurityPosture(t *testing.T) {
 
 // Roles the chart binds to without creating them: Kubernetes' own, narrowly scoped ones.
 var builtinRoles = map[string]bool{
-	"ClusterRole/system:auth-delegator":               true,
+	"ClusterRole/system:auth-delegator":              true,
 	"Role/extension-apiserver-authentication-reader": true,
 }
 
