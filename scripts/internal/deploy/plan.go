@@ -46,6 +46,11 @@ type Options struct {
 	// Set holds --set expressions (k=v, comma-separated lists allowed).
 	Set     []string
 	Timeout time.Duration
+	// APIServiceWait bounds how long Deploy waits for the release's
+	// APIServices to become Available after Helm's own wait: 0 means the
+	// rest of Timeout, at most one minute; negative skips the wait (for
+	// callers that start the adapter themselves afterwards).
+	APIServiceWait time.Duration
 	// Log receives Helm's debug output; nil discards it.
 	Log func(format string, v ...any)
 }

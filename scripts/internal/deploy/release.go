@@ -108,11 +108,15 @@ func DeployWith(ctx context.Context, c *cluster.Clients, cfg *action.Configurati
 		return nil, fmt.Errorf("read the deployed manifest: %w", err)
 	}
 	res := &Result{Release: rel, Installed: !exists, CreatedNamespace: created, Objects: objects}
-	remaining := plan.Timeout - time.Since(start)
-	if remaining < 5*time.Second {
-		remaining = 5 * time.Second
+	if plan.APIServiceWait < 0 {
+		res.APIServices = APIServiceStates(ctx, c, apiServiceNames(objects))
+		return res, nil
 	}
-	res.APIServices = WaitAPIServices(ctx, c, objects, remaining)
+	apiWait := plan.APIServiceWait
+	if apiWait == 0 {
+		apiWait = min(plan.Timeout-time.Since(start), time.Minute)
+	}
+	res.APIServices = WaitAPIServices(ctx, c, objects, max(apiWait, time.Second))
 	return res, nil
 }
 
@@ -150,12 +154,7 @@ func releaseExists(cfg *action.Configuration, name string) (bool, error) {
 // WaitAPIServices polls the APIServices among objects until all are Available
 // or timeout passes, and returns their last state.
 func WaitAPIServices(ctx context.Context, c *cluster.Clients, objects []Object, timeout time.Duration) []APIServiceState {
-	var names []string
-	for _, o := range objects {
-		if o.Kind == "APIService" {
-			names = append(names, o.Name)
-		}
-	}
+	names := apiServiceNames(objects)
 	if len(names) == 0 {
 		return nil
 	}
@@ -171,6 +170,16 @@ func WaitAPIServices(ctx context.Context, c *cluster.Clients, objects []Object, 
 	}
 	_ = wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, poll)
 	return states
+}
+
+func apiServiceNames(objects []Object) []string {
+	var names []string
+	for _, o := range objects {
+		if o.Kind == "APIService" {
+			names = append(names, o.Name)
+		}
+	}
+	return names
 }
 
 // APIServiceStates reads the Available condition of each named APIService.
