@@ -263,6 +263,20 @@ func TestExporterDaemonSet(t *testing.T) {
 		assert.Equal(t, "true", ds.Spec.Template.Annotations["prometheus.io/scrape"])
 		assert.Equal(t, "9400", ds.Spec.Template.Annotations["prometheus.io/port"])
 	})
+	t.Run("attribution off, host proc on", func(t *testing.T) {
+		t.Parallel()
+		objects := decodeAll(t, render(t, renderRequest{values: "exporter:\n  hostProc:\n    enabled: true\n  podResources:\n    enabled: false\n"}))
+		ds := one(t, typedOf[*appsv1.DaemonSet](objects), "exporter DaemonSet")
+		c := ds.Spec.Template.Spec.Containers[0]
+		socket, ok := argValue(c.Args, "--pod-resources-socket")
+		assert.True(t, ok)
+		assert.Empty(t, socket, "an empty socket flag disables attribution in the exporter")
+		proc, _ := argValue(c.Args, "--proc-path")
+		assert.Equal(t, "/host/proc", proc)
+		for _, v := range ds.Spec.Template.Spec.Volumes {
+			assert.NotEqual(t, "pod-resources", v.Name, "no socket mount without attribution")
+		}
+	})
 	t.Run("simulated backend mounts the rendered simulation file", func(t *testing.T) {
 		t.Parallel()
 		objects := decodeAll(t, render(t, renderRequest{valuesFiles: []string{"values/kind.yaml"}, set: map[string]string{"exporter.collectionInterval": "15s", "exporter.runtimeClassName": "nvidia"}}))

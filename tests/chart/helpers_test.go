@@ -252,6 +252,8 @@ func scenarios(t *testing.T) []scenario {
 	out := []scenario{
 		{name: "defaults", req: renderRequest{}},
 		{name: "defaults+monitoring-apis", req: renderRequest{extraArgs: monitoringAPIs}},
+		{name: "exporter-host-proc-cert-manager", req: renderRequest{values: "exporter:\n  hostProc:\n    enabled: true\nadapter:\n  tls:\n    source: certManager\n"}},
+		{name: "exporter-unattributed-non-root", req: renderRequest{values: "exporter:\n  podResources:\n    enabled: false\n  podSecurityContext:\n    runAsNonRoot: true\n    runAsUser: 65532\n    seccompProfile:\n      type: RuntimeDefault\n"}},
 	}
 	for _, f := range valuesFiles(t) {
 		base := strings.TrimSuffix(filepath.Base(f), ".yaml")

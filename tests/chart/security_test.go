@@ -50,15 +50,23 @@ func assertPodPosture(t *testing.T, owner string, tpl corev1.PodTemplateSpec) {
 	podSeccomp := psc != nil && psc.SeccompProfile != nil && psc.SeccompProfile.Type == corev1.SeccompProfileTypeRuntimeDefault
 	podNonRoot := psc != nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot
 
+	hostPaths := map[string]string{} // volume name -> host path
 	for _, v := range spec.Volumes {
 		if v.HostPath != nil {
-			assert.Equal(t, "/var/lib/kubelet/pod-resources", v.HostPath.Path, "%s: the only hostPath allowed is the pod-resources socket directory", owner)
+			assert.Contains(t, []string{"/var/lib/kubelet/pod-resources", "/proc"}, v.HostPath.Path,
+				"%s: the only hostPaths allowed are the pod-resources socket directory and /proc", owner)
+			hostPaths[v.Name] = v.HostPath.Path
 		}
 	}
 	containers := append(slices.Clone(spec.InitContainers), spec.Containers...)
 	assert.NotEmpty(t, containers, owner)
 	for _, c := range containers {
 		where := fmt.Sprintf("%s container %s", owner, c.Name)
+		for _, m := range c.VolumeMounts {
+			if p, ok := hostPaths[m.Name]; ok {
+				assert.True(t, m.ReadOnly, "%s: hostPath %s mounted read-only", where, p)
+			}
+		}
 		sc := c.SecurityContext
 		if !assert.NotNil(t, sc, "%s: securityContext", where) {
 			continue
