@@ -109,7 +109,11 @@ func helmOptions(t *testing.T, req renderRequest) *helm.Options {
 		files = append(files, filepath.Join(root, f))
 	}
 	if req.values != "" {
-		f := filepath.Join(t.TempDir(), "values.yaml")
+		// Not t.TempDir(): its path contains the test name, and helm splits -f arguments at commas.
+		dir, err := os.MkdirTemp("", "chart-values-")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		f := filepath.Join(dir, "values.yaml")
 		require.NoError(t, os.WriteFile(f, []byte(req.values), 0o600))
 		files = append(files, f)
 	}
