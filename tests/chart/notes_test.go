@@ -1,0 +1,55 @@
+package chart_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+)
+
+// renderNotes renders NOTES.txt with the helm SDK's engine (`helm template` never prints NOTES, and
+// `helm install --dry-run` needs a cluster).
+func renderNotes(t *testing.T, overrides map[string]any) string {
+	t.Helper()
+	chrt, err := loader.Load(chartPath(t, "gpu-autoscaling"))
+	require.NoError(t, err)
+	if overrides == nil {
+		overrides = map[string]any{}
+	}
+	// As `helm install` does: resolve aliases and conditions before coalescing the values.
+	require.NoError(t, chartutil.ProcessDependenciesWithMerge(chrt, overrides))
+	vals, err := chartutil.ToRenderValues(chrt, overrides,
+		chartutil.ReleaseOptions{Name: releaseName, Namespace: namespace, IsInstall: true, Revision: 1},
+		chartutil.DefaultCapabilities)
+	require.NoError(t, err)
+	out, err := engine.Render(chrt, vals)
+	require.NoError(t, err)
+	notes, ok := out["gpu-autoscaling/templates/NOTES.txt"]
+	require.True(t, ok, "NOTES.txt rendered")
+	return notes
+}
+
+func TestNotesShowHowToCheckHPAsAndTheCustomMetricsAPI(t *testing.T) {
+	t.Parallel()
+	notes := renderNotes(t, nil)
+	for _, want := range []string{
+		"kubectl -n medical-kg get hpa",
+		"kubectl -n medical-kg describe hpa embedding-service-hpa",
+		"kubectl get apiservice v1beta1.custom.metrics.k8s.io v1beta2.custom.metrics.k8s.io",
+		`kubectl get --raw "/apis/custom.metrics.k8s.io/v1beta2/namespaces/medical-kg/pods/*/gpu_utilization_percent"`,
+		"docling-vlm-service-hpa -> Deployment/docling-vlm-service",
+		"kubectl -n medical-kg logs -l app=gpu-metrics-exporter",
+	} {
+		assert.Contains(t, notes, want)
+	}
+
+	rulesOnly := renderNotes(t, map[string]any{"adapter": map[string]any{"mode": "rulesOnly"}})
+	assert.Contains(t, rulesOnly, "Rules-only mode")
+	assert.Contains(t, rulesOnly, "rules.existing=gpu-autoscaling-adapter-rules")
+
+	warn := renderNotes(t, map[string]any{"prometheusRule": map[string]any{"enabled": true}})
+	assert.Contains(t, warn, "no monitoring.coreos.com/v1 PrometheusRule API")
+}
