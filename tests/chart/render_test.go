@@ -19,7 +19,27 @@ var requiredLabels = []string{
 
 func TestEveryValuesFileRendersIntoTypedObjects(t *testing.T) {
 	t.Parallel()
-	for _, sc := range scenarios(t) {
+	all := append(scenarios(t),
+		scenario{name: "subcharts-off", req: renderRequest{set: map[string]string{"adapter.enabled": "false", "exporter.enabled": "false"}}},
+		scenario{name: "all-optional-on", req: renderRequest{extraArgs: monitoringAPIs, values: `
+exporter:
+  backend: simulated
+  hostProc: {enabled: true}
+  serviceMonitor: {enabled: true}
+adapter:
+  tls: {source: certManager}
+  rules:
+    requestRate: {enabled: true}
+  rbac:
+    metricsReaders:
+      enabled: true
+      subjects: [{kind: Group, name: sre, apiGroup: rbac.authorization.k8s.io}]
+prometheusRule: {enabled: true, configMap: true}
+networkPolicy:
+  exporter:
+    podSelector: {app.kubernetes.io/name: prometheus}
+`}})
+	for _, sc := range all {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			objects := decodeAll(t, render(t, sc.req))
