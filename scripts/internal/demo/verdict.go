@@ -47,6 +47,10 @@ func Judge(s Series, rise, fall time.Duration) Verdict {
 	}
 	last := s.Samples[len(s.Samples)-1]
 	v.EndExpected, v.EndReplicas = last.Expected, last.Replicas
+	if v.PeakExpected <= v.EndExpected {
+		v.Reason = fmt.Sprintf("the load never implied more than %d replicas: the scenario shows no scaling", v.EndExpected)
+		return v
+	}
 	peakIdx := -1
 	for i, x := range s.Samples {
 		if x.Replicas == v.PeakExpected && x.Ready >= v.PeakExpected {
@@ -76,8 +80,6 @@ func Judge(s Series, rise, fall time.Duration) Verdict {
 		v.DownIn = v.DownAt - fall
 	}
 	switch {
-	case v.PeakExpected <= v.EndExpected:
-		v.Reason = fmt.Sprintf("the load never implied more than %d replicas: the scenario shows no scaling", v.EndExpected)
 	case v.PeakReplicas > v.PeakExpected:
 		v.Reason = fmt.Sprintf("overshot: scaled to %d replicas, the load implied at most %d", v.PeakReplicas, v.PeakExpected)
 	case peakIdx < 0:
