@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gruntwork-io/terratest/modules/helm"
+	"github.com/gruntwork-io/terratest/modules/logger"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -72,7 +73,9 @@ func TestE2E(t *testing.T) {
 // manifestObjects returns the objects of a release's manifest.
 func manifestObjects(t *testing.T, release string) []*unstructured.Unstructured {
 	t.Helper()
-	out, err := helm.RunHelmCommandAndGetStdOutE(t, env.plane.HelmOptions(), "get", "manifest", release)
+	opts := env.plane.HelmOptions()
+	opts.Logger = logger.Discard
+	out, err := helm.RunHelmCommandAndGetStdOutE(t, opts, "get", "manifest", release)
 	if err != nil {
 		t.Fatalf("helm get manifest %s: %v", release, err)
 	}
@@ -245,11 +248,22 @@ func testMetricsServedAsHPA(t *testing.T) {
 					if err != nil {
 						return false, err.Error()
 					}
+					// The HPA controller lists pod metrics by its selector (its
+					// bootstrap role grants list, not get).
+					list, err := rm.MetricsV1beta1().PodMetricses(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + service})
+					if err != nil {
+						return false, err.Error()
+					}
+					byName := map[string]int{}
+					for i, pm := range list.Items {
+						byName[pm.Name] = i
+					}
 					for _, p := range pods {
-						pm, err := rm.MetricsV1beta1().PodMetricses(namespace).Get(ctx, p.Name, metav1.GetOptions{})
-						if err != nil {
-							return false, fmt.Sprintf("pod %s: %v", p.Name, err)
+						i, ok := byName[p.Name]
+						if !ok {
+							return false, fmt.Sprintf("no metrics for pod %s yet", p.Name)
 						}
+						pm := list.Items[i]
 						for _, r := range res {
 							found := false
 							for _, c := range pm.Containers {
@@ -417,6 +431,7 @@ func waitReplicas(t *testing.T, cs *kubernetes.Clientset, svc string, n int, tim
 		if err == nil && dep.Spec.Replicas != nil {
 			pods, _ := runningPods(ctx, cs, svc)
 			if int(*dep.Spec.Replicas) == n && len(pods) == n {
+				tracker(cs, svc).sample(cs)
 				return true
 			}
 			h, _ := getHPA(ctx, cs, svc)

@@ -148,21 +148,7 @@ func trackReplicas(cs *kubernetes.Clientset, service string) *replicaTracker {
 	go func() {
 		defer close(rt.done)
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, service, metav1.GetOptions{})
-			hpa, herr := getHPA(ctx, cs, service)
-			cancel()
-			now := time.Now()
-			rt.mu.Lock()
-			if err == nil && dep.Spec.Replicas != nil {
-				if n := len(rt.samples); n == 0 || rt.samples[n-1].replicas != *dep.Spec.Replicas {
-					rt.samples = append(rt.samples, replicaSample{at: now, replicas: *dep.Spec.Replicas})
-				}
-			}
-			if herr == nil && !rt.markAt.IsZero() && rt.desiredMoveAt.IsZero() && hpa.Status.DesiredReplicas != rt.markDesired {
-				rt.desiredMoveAt = now
-			}
-			rt.mu.Unlock()
+			rt.sample(cs)
 			select {
 			case <-rt.stop:
 				return
@@ -173,16 +159,42 @@ func trackReplicas(cs *kubernetes.Clientset, service string) *replicaTracker {
 	return rt
 }
 
+// sample records the Deployment's replicas and notices the HPA's move.
+func (rt *replicaTracker) sample(cs *kubernetes.Clientset) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, rt.service, metav1.GetOptions{})
+	hpa, herr := getHPA(ctx, cs, rt.service)
+	cancel()
+	now := time.Now()
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if err == nil && dep.Spec.Replicas != nil {
+		if n := len(rt.samples); n == 0 || rt.samples[n-1].replicas != *dep.Spec.Replicas {
+			rt.samples = append(rt.samples, replicaSample{at: now, replicas: *dep.Spec.Replicas})
+		}
+	}
+	if herr == nil && !rt.markAt.IsZero() && rt.desiredMoveAt.IsZero() &&
+		hpa.Status.DesiredReplicas != 0 && hpa.Status.DesiredReplicas != rt.markDesired {
+		rt.desiredMoveAt = now
+	}
+}
+
 // mark notes a load step: the latency to the HPA's next desiredReplicas
-// change is measured from here.
+// change is measured from here. The baseline is the HPA's desiredReplicas,
+// or the Deployment's replicas while the HPA has computed none yet.
 func (rt *replicaTracker) mark(ctx context.Context, cs *kubernetes.Clientset) {
 	hpa, err := getHPA(ctx, cs, rt.service)
+	dep, derr := cs.AppsV1().Deployments(namespace).Get(ctx, rt.service, metav1.GetOptions{})
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.markAt = time.Now()
 	rt.desiredMoveAt = time.Time{}
+	rt.markDesired = 0
 	if err == nil {
 		rt.markDesired = hpa.Status.DesiredReplicas
+	}
+	if rt.markDesired == 0 && derr == nil && dep.Spec.Replicas != nil {
+		rt.markDesired = *dep.Spec.Replicas
 	}
 }
 

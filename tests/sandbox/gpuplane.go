@@ -222,6 +222,9 @@ func (s *Sandbox) InstallGPUPlane(ctx context.Context, t terratesting.TestingT, 
 	if err != nil {
 		return nil, err
 	}
+	if err := ensureFirstOnPath(helmBin); err != nil {
+		return nil, err
+	}
 	cs, err := s.Clientset()
 	if err != nil {
 		return nil, err
@@ -244,7 +247,7 @@ func (s *Sandbox) InstallGPUPlane(ctx context.Context, t terratesting.TestingT, 
 		KubectlOptions: k8s.NewKubectlOptions("", s.Kubeconfig(), o.Namespace),
 		ValuesFiles:    o.ValuesFiles,
 		SetValues:      set,
-		EnvVars:        map[string]string{"PATH": filepath.Dir(helmBin) + ":" + os.Getenv("PATH"), "HELM_CACHE_HOME": filepath.Join(g.dir, "helm", "cache"), "HELM_CONFIG_HOME": filepath.Join(g.dir, "helm", "config"), "HELM_DATA_HOME": filepath.Join(g.dir, "helm", "data")},
+		EnvVars:        map[string]string{"HELM_CACHE_HOME": filepath.Join(g.dir, "helm", "cache"), "HELM_CONFIG_HOME": filepath.Join(g.dir, "helm", "config"), "HELM_DATA_HOME": filepath.Join(g.dir, "helm", "data")},
 		ExtraArgs:      map[string][]string{"install": {"--create-namespace", "--wait=false", "--timeout", o.Timeout.String()}},
 		Logger:         logger.Terratest,
 	}
@@ -966,4 +969,20 @@ func (g *GPUPlane) Uninstall(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("helm uninstall %s: %w", g.opts.Release, err))
 	}
 	return errors.Join(errs...)
+}
+
+// ensureFirstOnPath makes `helm` on PATH resolve to the project's pinned
+// binary: Terratest runs "helm" by name, resolved with this process's PATH
+// (the Makefile already puts bin/ first; plain `go test` does not).
+func ensureFirstOnPath(bin string) error {
+	want, err := filepath.EvalSymlinks(bin)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", bin, err)
+	}
+	if got, err := exec.LookPath(filepath.Base(bin)); err == nil {
+		if resolved, err := filepath.EvalSymlinks(got); err == nil && resolved == want {
+			return nil
+		}
+	}
+	return os.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
 }

@@ -144,8 +144,22 @@ func pidAlive(pid int, binary string) bool {
 }
 
 // stopAll stops processes in parallel (a sequential clean stop of the whole
-// control plane takes ~18 s; in parallel it takes as long as the slowest).
+// control plane takes ~18 s; in parallel it takes as long as the slowest),
+// etcd last: a kube-apiserver that loses etcd first hangs in its shutdown
+// retrying it until SIGKILL.
 func stopAll(procs []*process, grace time.Duration) error {
+	var first, last []*process
+	for _, p := range procs {
+		if p.Name == "etcd" {
+			last = append(last, p)
+		} else {
+			first = append(first, p)
+		}
+	}
+	return errors.Join(stopParallel(first, grace), stopParallel(last, grace))
+}
+
+func stopParallel(procs []*process, grace time.Duration) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(procs))
 	for i, p := range procs {
