@@ -108,6 +108,9 @@ service and the field, and says what to change. Pass dict "root", "key" and "ser
 {{- $key := .key -}}
 {{- $svc := .service -}}
 {{- $root := .root -}}
+{{- if or (not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $key)) (gt (len $key) 59) -}}
+{{- fail (printf "services.%s: a service name must be a lowercase DNS label (a-z, 0-9 and '-', starting and ending alphanumeric) of at most 59 characters, because it names the HPA (<name>-hpa) and the Deployment it scales; rename the key" $key) -}}
+{{- end -}}
 {{- $min := ternary $svc.minReplicas $root.Values.defaults.minReplicas (hasKey $svc "minReplicas") -}}
 {{- $max := ternary $svc.maxReplicas $root.Values.defaults.maxReplicas (hasKey $svc "maxReplicas") -}}
 {{- if gt (float64 $min) (float64 $max) -}}
