@@ -1,7 +1,10 @@
 package chart_test
 
 import (
+	"context"
 	"testing"
+
+	"github.com/gruntwork-io/terratest/modules/helm"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -229,4 +232,27 @@ services:
 		assert.True(t, apiequality.Semantic.DeepEqual(seedPods("service_requests_per_second", "50"), h.Spec.Metrics[3]), "got %s", mustJSON(t, h.Spec.Metrics[3]))
 		assert.Equal(t, autoscalingv2.ExternalMetricSourceType, h.Spec.Metrics[4].Type)
 	})
+}
+
+// TestHPATemplateAloneThroughTerratest renders only templates/hpa.yaml (helm template --show-only) and
+// decodes it with Terratest's UnmarshalK8SYamlE: the same four seed HPAs as the strict full-chart decode.
+func TestHPATemplateAloneThroughTerratest(t *testing.T) {
+	t.Parallel()
+	requireHelm(t)
+	ctx, cancel := context.WithTimeout(context.Background(), renderTimeout)
+	defer cancel()
+	out, err := helm.RenderTemplateContextE(t, ctx, helmOptions(t, renderRequest{}), chartPath(t, "gpu-autoscaling"),
+		releaseName, []string{"templates/hpa.yaml"})
+	require.NoError(t, err)
+	var hpas []autoscalingv2.HorizontalPodAutoscaler
+	require.NoError(t, helm.UnmarshalK8SYamlE(t, out, &hpas))
+	want := seedHPAs()
+	require.Len(t, hpas, len(want))
+	for _, h := range hpas {
+		assert.Equal(t, "autoscaling/v2", h.APIVersion)
+		spec, ok := want[h.Name]
+		if assert.True(t, ok, "unexpected HPA %s", h.Name) {
+			assertSpec(t, h.Name, spec, h.Spec)
+		}
+	}
 }
