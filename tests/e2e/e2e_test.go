@@ -393,9 +393,14 @@ func testClosedLoopUp(t *testing.T) {
 			reached := waitReplicas(t, cs, st.service, st.want, 4*time.Minute)
 			rt := tracker(cs, st.service)
 			if reached {
-				t.Logf("figure: %s scaled to %d in %s; load step → HPA desiredReplicas change %s (exporter %s + scrape %s + HPA sync %s = %s); history %s",
+				window := time.Duration(0)
+				if h, err := getHPA(ctx, cs, st.service); err == nil && h.Spec.Behavior != nil && h.Spec.Behavior.ScaleUp != nil &&
+					h.Spec.Behavior.ScaleUp.StabilizationWindowSeconds != nil {
+					window = time.Duration(*h.Spec.Behavior.ScaleUp.StabilizationWindowSeconds) * time.Second
+				}
+				t.Logf("figure: %s scaled to %d in %s; load step → HPA desiredReplicas change %s (exporter %s + scrape %s + HPA sync %s = %s; the behavior's scale-up stabilization window %s can add to it); history %s",
 					st.service, st.want, time.Since(stepAt).Round(time.Second), rt.latency().Round(100*time.Millisecond),
-					exporterInterval, scrapeInterval, hpaSyncPeriod, exporterInterval+scrapeInterval+hpaSyncPeriod, rt)
+					exporterInterval, scrapeInterval, hpaSyncPeriod, exporterInterval+scrapeInterval+hpaSyncPeriod, window, rt)
 			}
 		}()
 	}

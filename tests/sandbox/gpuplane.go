@@ -210,6 +210,18 @@ func (r reporter) Name() string                      { return r.name }
 func (r reporter) Helper()                           {}
 func (r reporter) Logf(format string, args ...any)   { r.logf(format, args...) }
 
+// reporterLogger sends Terratest's command logs to t.Logf (a test's log, or
+// the reporter's log function), instead of Terratest's default stdout.
+type reporterLogger struct{}
+
+func (reporterLogger) Logf(t terratesting.TestingT, format string, args ...any) {
+	if l, ok := t.(interface{ Logf(string, ...any) }); ok {
+		l.Logf(format, args...)
+		return
+	}
+	logger.Terratest.Logf(t, format, args...)
+}
+
 // InstallGPUPlane installs the chart (and the stand-in workloads) with
 // Terratest's helm module and starts the adapter and the exporters from what
 // the chart rendered. Close undoes the processes; Uninstall the releases.
@@ -249,7 +261,7 @@ func (s *Sandbox) InstallGPUPlane(ctx context.Context, t terratesting.TestingT, 
 		SetValues:      set,
 		EnvVars:        map[string]string{"HELM_CACHE_HOME": filepath.Join(g.dir, "helm", "cache"), "HELM_CONFIG_HOME": filepath.Join(g.dir, "helm", "config"), "HELM_DATA_HOME": filepath.Join(g.dir, "helm", "data")},
 		ExtraArgs:      map[string][]string{"install": {"--create-namespace", "--wait=false", "--timeout", o.Timeout.String()}},
-		Logger:         logger.Terratest,
+		Logger:         logger.New(reporterLogger{}),
 	}
 	if err := os.MkdirAll(g.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", g.dir, err)

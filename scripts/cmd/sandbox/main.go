@@ -68,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		stab := fs.Duration("hpa-downscale-stabilization", 5*time.Minute, "kube-controller-manager --horizontal-pod-autoscaler-downscale-stabilization")
 		scrape := fs.Duration("scrape-interval", 15*time.Second, "Prometheus global scrape interval")
 		timeout := fs.Duration("timeout", 3*time.Minute, "give up when the cluster is not ready after this long")
+		chart := fs.Bool("chart", false, "also install the chart (values/sandbox.yaml) and the stand-in GPU services, run the adapter and one exporter per node, and stay in the foreground until Ctrl-C (then stop everything)")
 		if err := fs.Parse(rest); err != nil {
 			return err
 		}
@@ -77,10 +78,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		upCtx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		if err := sb.Up(ctx); err != nil {
+		if err := sb.Up(upCtx); err != nil {
 			return fmt.Errorf("up: %w", err)
+		}
+		if *chart {
+			return foreground(ctx, upCtx, sb, stdout, stderr)
 		}
 		fmt.Fprintf(stdout, "sandbox up in %s\n  export KUBECONFIG=%s\n  prometheus: %s\n  logs: %s\n  stop: go run ./scripts/cmd/sandbox down --dir %s\n",
 			sb.ColdStart(), sb.Kubeconfig(), sb.PrometheusURL(), filepath.Join(sb.Dir(), "logs"), sb.Dir())
@@ -127,6 +131,27 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+}
+
+// foreground installs the GPU plane and keeps this process alive: the fake
+// kubelets (pod-resources servers) and the load loop live in it.
+func foreground(ctx, upCtx context.Context, sb *sandbox.Sandbox, stdout, stderr io.Writer) (err error) {
+	defer func() {
+		if downErr := sb.Down(context.Background()); downErr != nil {
+			err = errors.Join(err, downErr)
+		}
+	}()
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	plane, err := sb.InstallGPUPlane(upCtx, sandbox.NewReporter("sandbox", logf), sandbox.ChartOptions{})
+	if err != nil {
+		return fmt.Errorf("install the chart: %w (logs in %s)", err, filepath.Join(sb.Dir(), "logs"))
+	}
+	defer plane.Close()
+	fmt.Fprintf(stdout, "sandbox up with the chart in %s\n  export KUBECONFIG=%s\n  prometheus: %s\n  adapter: https://127.0.0.1:%d (custom.metrics.k8s.io)\n  logs: %s\n  Ctrl-C stops everything\n",
+		sb.ColdStart(), sb.Kubeconfig(), sb.PrometheusURL(), plane.AdapterPort(), filepath.Join(sb.Dir(), "logs"))
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping")
+	return nil
 }
 
 func printStatus(w io.Writer, st sandbox.Status) {
