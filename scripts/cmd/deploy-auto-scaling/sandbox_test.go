@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -132,6 +133,7 @@ func TestActionsOnSandbox(t *testing.T) {
 
 	t.Run("status", func(t *testing.T) {
 		out := mustRun(t, ctx, exitOK, "--action", "status", "--kubeconfig", kc)
+		t.Logf("status output:\n%s", out)
 		for _, want := range []string{"release gpu-autoscaling in medical-kg: revision 2", "v1beta1.custom.metrics.k8s.io Available",
 			"HPA embedding-service-hpa -> Deployment/embedding-service", "gpu_utilization_percent", "ScalingActive"} {
 			assertContains(t, out, want)
@@ -140,17 +142,19 @@ func TestActionsOnSandbox(t *testing.T) {
 
 	t.Run("doctor passes on the healthy loop", func(t *testing.T) {
 		out := eventuallyRun(t, ctx, 3*time.Minute, exitOK, "", doctorArgs...)
-		for _, want := range []string{"PASS  apiservice-available", "PASS  hpa-metric-served", "PASS  gpu-series-pod-labels",
-			"PASS  exporter-on-gpu-nodes", "PASS  exporter-gpu-backend-up", "PASS  adapter-prometheus", "PASS  hpa-scaling-active"} {
-			assertContains(t, out, want)
+		for _, id := range []string{"apiservice-available", "hpa-metric-served", "gpu-series-pod-labels", "exporter-targets-up",
+			"exporter-on-gpu-nodes", "exporter-gpu-backend-up", "adapter-prometheus", "hpa-scaling-active", "hpa-flapping"} {
+			assertCheck(t, out, "PASS", id, "")
 		}
+		assertCheck(t, out, "PASS", "hpa-metric-served", "embedding-service-hpa gpu_utilization_percent")
+		assertCheck(t, out, "PASS", "hpa-metric-served", "docling-vlm-service-hpa gpu_memory_usage_mb")
 	})
 
 	t.Run("doctor: adapter down", func(t *testing.T) {
 		if err := plane.KillAdapter(); err != nil {
 			t.Fatal(err)
 		}
-		eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "cannot reach the adapter", doctorArgs...)
+		logFailures(t, eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "cannot reach the adapter", doctorArgs...))
 		if err := plane.StartAdapter(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -166,8 +170,8 @@ func TestActionsOnSandbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := mustRun(t, ctx, exitFailed, doctorArgs...)
-		assertContains(t, out, "FAIL  apiservice-available     "+name)
-		assertContains(t, out, "the APIService is not registered")
+		logFailures(t, out)
+		assertCheck(t, out, "FAIL", "apiservice-available", name+" +the APIService is not registered")
 		assertContains(t, out, "fix: deploy the adapter")
 		mustRun(t, ctx, exitOK, deployArgs...)
 		if _, err := agg.ApiregistrationV1().APIServices().Get(ctx, name, metav1.GetOptions{}); err != nil {
@@ -193,7 +197,7 @@ func TestActionsOnSandbox(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "mount the kubelet pod-resources socket", doctorArgs...)
+		logFailures(t, eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "mount the kubelet pod-resources socket", doctorArgs...))
 		for i, n := range sb.Nodes() {
 			if err := os.Rename(moved[i]+".hidden", moved[i]); err != nil {
 				t.Fatal(err)
@@ -213,7 +217,7 @@ func TestActionsOnSandbox(t *testing.T) {
 		if err := sb.SetScrapeJob(ctx, job); err != nil {
 			t.Fatal(err)
 		}
-		eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "honor_labels", doctorArgs...)
+		logFailures(t, eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "honor_labels", doctorArgs...))
 		job.HonorLabels = true
 		if err := sb.SetScrapeJob(ctx, job); err != nil {
 			t.Fatal(err)
@@ -265,6 +269,32 @@ func eventuallyRun(t *testing.T, ctx context.Context, timeout time.Duration, wan
 			t.Fatalf("deploy-auto-scaling %s: no exit %d with %q within %s; last exit %d:\n%s", strings.Join(args, " "), want, text, timeout, code, out)
 		}
 		time.Sleep(2 * time.Second)
+	}
+}
+
+// logFailures logs doctor's FAIL lines and their fixes.
+func logFailures(t *testing.T, out string) {
+	t.Helper()
+	var keep []string
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "FAIL") {
+			keep = append(keep, l)
+			if i+1 < len(lines) && strings.Contains(lines[i+1], "fix:") {
+				keep = append(keep, lines[i+1])
+			}
+		}
+	}
+	t.Logf("doctor failures:\n%s", strings.Join(keep, "\n"))
+}
+
+// assertCheck asserts a doctor output line with status, check id and a
+// subject/detail (a regular expression; empty: any).
+func assertCheck(t *testing.T, out, status, id, rest string) {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + status + ` +` + regexp.QuoteMeta(id) + ` +` + rest)
+	if !re.MatchString(out) {
+		t.Errorf("doctor output lacks %s %s %s:\n%s", status, id, rest, out)
 	}
 }
 
