@@ -28,15 +28,21 @@ GO_TEST_FLAGS ?=
 # Packages with cgo hot paths run under the race detector as well.
 RACE_PKGS := ./exporter/...
 
+# As helm's own release build does: its version and the Kubernetes version it
+# assumes offline (helm template / lint), taken from the client-go it links.
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=v3.22.0 \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37
+
 say = @printf '\n==> %s\n' "$(1)"
 
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(BIN)/helm: go.mod go.sum
+$(BIN)/helm: go.mod go.sum Makefile
 	$(call say,building helm CLI from helm.sh/helm/v3 (pinned in go.mod) into bin/)
-	$(GO) build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0" -o $@ helm.sh/helm/v3/cmd/helm
+	$(GO) build -trimpath -ldflags "-s -w $(HELM_LDFLAGS)" -o $@ helm.sh/helm/v3/cmd/helm
 
 $(BIN)/kubectl: go.mod go.sum tools/kubectl/main.go
 	$(call say,building kubectl from k8s.io/kubectl (pinned in go.mod) into bin/)
@@ -87,6 +93,9 @@ lint: tools ## gofmt, go vet, helm lint --strict for every values file
 		printf '\n==> helm lint --strict %s\n' "$(CHART)"; \
 		helm lint --strict $(CHART); \
 		for f in values/*.yaml; do echo "helm lint --strict $(CHART) -f $$f"; helm lint --strict --quiet $(CHART) -f $$f; done; \
+		printf '\n==> helm lint --strict charts/gpu-services\n'; \
+		helm lint --strict --quiet charts/gpu-services; \
+		for f in values/gpu-services/*.yaml; do echo "helm lint --strict charts/gpu-services -f $$f"; helm lint --strict --quiet charts/gpu-services -f $$f; done; \
 	fi
 
 .PHONY: demo
@@ -99,7 +108,7 @@ demo: tools cluster-tools ## the main job: sandbox up, chart deployed, a load sc
 package: tools ## helm package + helm repo index into dist/ for chart-repository consumers
 	$(call say,helm package into dist/)
 	mkdir -p $(DIST)
-	helm package $(CHART) --destination $(DIST)
+	helm package $(CHART) charts/gpu-services --destination $(DIST)
 	helm repo index $(DIST)
 	@ls -l $(DIST)
 
