@@ -154,7 +154,10 @@ func TestActionsOnSandbox(t *testing.T) {
 		if err := plane.KillAdapter(); err != nil {
 			t.Fatal(err)
 		}
-		logFailures(t, eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "cannot reach the adapter", doctorArgs...))
+		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "cannot reach the adapter", doctorArgs...)
+		logFailures(t, out)
+		assertCheck(t, out, "FAIL", "apiservice-available", `v1beta2.custom.metrics.k8s.io +not Available: FailedDiscoveryCheck`)
+		assertContains(t, out, "fix: the aggregator cannot reach the adapter")
 		if err := plane.StartAdapter(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +200,10 @@ func TestActionsOnSandbox(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		logFailures(t, eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "mount the kubelet pod-resources socket", doctorArgs...))
+		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "mount the kubelet pod-resources socket", doctorArgs...)
+		logFailures(t, out)
+		assertCheck(t, out, "FAIL", "gpu-series-pod-labels", `gpu_utilization_percent +none of the \d+ running GPU pods`)
+		assertContains(t, out, "fix: the exporter cannot attribute GPUs to pods: mount the kubelet pod-resources socket")
 		for i, n := range sb.Nodes() {
 			if err := os.Rename(moved[i]+".hidden", moved[i]); err != nil {
 				t.Fatal(err)
@@ -217,7 +223,10 @@ func TestActionsOnSandbox(t *testing.T) {
 		if err := sb.SetScrapeJob(ctx, job); err != nil {
 			t.Fatal(err)
 		}
-		logFailures(t, eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "honor_labels", doctorArgs...))
+		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "honor_labels", doctorArgs...)
+		logFailures(t, out)
+		assertCheck(t, out, "FAIL", "gpu-series-pod-labels", `gpu_utilization_percent +\d+ of \d+ series carry renamed pod labels \(exported_pod=`)
+		assertContains(t, out, "fix: turn honor_labels on")
 		job.HonorLabels = true
 		if err := sb.SetScrapeJob(ctx, job); err != nil {
 			t.Fatal(err)
