@@ -509,7 +509,7 @@ func (d *demoRun) waitMetrics(ctx context.Context, targets []demo.Target) error 
 // play runs the scenario, sampling every second and printing a line per
 // HPA sync period.
 func (d *demoRun) play(ctx context.Context, targets []demo.Target) (demo.Record, error) {
-	d.step("scenario (" + demo.LiveLegend + ")")
+	d.step("scenario, on its own clock (" + demo.LiveLegend + ")")
 	cs, err := d.sb.Clientset()
 	if err != nil {
 		return demo.Record{}, err
@@ -535,7 +535,10 @@ func (d *demoRun) play(ctx context.Context, targets []demo.Target) (demo.Record,
 		}
 		d.setLoad(pos.Level, targets)
 		if pos.Phase != lastPhase {
-			d.logf("── %s", phaseText(d.sc, pos.Phase))
+			// On the scenario's clock, like the live lines.
+			d.mu.Lock()
+			fmt.Fprintf(d.out, "%5s ── %s\n", clock(at), phaseText(d.sc, pos.Phase))
+			d.mu.Unlock()
 			lastPhase = pos.Phase
 		}
 		o, err := observe(ctx, cs)
