@@ -131,15 +131,6 @@ func TestActionsOnSandbox(t *testing.T) {
 		}
 	})
 
-	t.Run("status", func(t *testing.T) {
-		out := mustRun(t, ctx, exitOK, "--action", "status", "--kubeconfig", kc)
-		t.Logf("status output:\n%s", out)
-		for _, want := range []string{"release gpu-autoscaling in medical-kg: revision 2", "v1beta1.custom.metrics.k8s.io Available",
-			"HPA embedding-service-hpa -> Deployment/embedding-service", "gpu_utilization_percent", "ScalingActive"} {
-			assertContains(t, out, want)
-		}
-	})
-
 	t.Run("doctor passes on the healthy loop", func(t *testing.T) {
 		out := eventuallyRun(t, ctx, 3*time.Minute, exitOK, "", doctorArgs...)
 		for _, id := range []string{"apiservice-available", "hpa-metric-served", "gpu-series-pod-labels", "exporter-targets-up",
@@ -148,6 +139,21 @@ func TestActionsOnSandbox(t *testing.T) {
 		}
 		assertCheck(t, out, "PASS", "hpa-metric-served", "embedding-service-hpa gpu_utilization_percent")
 		assertCheck(t, out, "PASS", "hpa-metric-served", "docling-vlm-service-hpa gpu_memory_usage_mb")
+	})
+
+	t.Run("status once the HPAs have synced", func(t *testing.T) {
+		out := mustRun(t, ctx, exitOK, "--action", "status", "--kubeconfig", kc)
+		t.Logf("status output:\n%s", out)
+		for _, want := range []string{"release gpu-autoscaling in medical-kg: revision 2", "v1beta1.custom.metrics.k8s.io Available",
+			"HPA embedding-service-hpa -> Deployment/embedding-service", "replicas: current 2, desired 2, min 2, max 10"} {
+			assertContains(t, out, want)
+		}
+		for _, re := range []string{`(?m)^  gpu_utilization_percent +Pods +\d+(\.\d+)? +80 \(avg\)$`, `(?m)^  gpu_memory_usage_mb +Pods +\d+(\.\d+)? +\d+ \(avg\)$`,
+			`(?m)^  cpu +Resource +\d+% +70% \(avg utilization\)$`, `(?m)^  ScalingActive +True +ValidMetricFound`} {
+			if !regexp.MustCompile(re).MatchString(out) {
+				t.Errorf("status output does not match %s", re)
+			}
+		}
 	})
 
 	t.Run("doctor: adapter down", func(t *testing.T) {
