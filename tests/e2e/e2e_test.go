@@ -138,7 +138,11 @@ func testRenderedObjectsExist(t *testing.T) {
 		}
 	}
 	t.Logf("rendered objects found live, by kind: %v", kinds)
-	for _, k := range []string{"HorizontalPodAutoscaler", "APIService", "Deployment", "DaemonSet", "ClusterRole"} {
+	t.Logf("exporter scraped per %s (job %q)", env.plane.ScrapeSource(), env.plane.ScrapeJobName())
+	if !strings.HasPrefix(env.plane.ScrapeSource(), "ServiceMonitor") {
+		t.Errorf("exporter scrape job from %q; want the chart's ServiceMonitor (CRD registered, serviceMonitor.enabled)", env.plane.ScrapeSource())
+	}
+	for _, k := range []string{"HorizontalPodAutoscaler", "APIService", "Deployment", "DaemonSet", "ClusterRole", "ServiceMonitor"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s rendered; the chart contract expects one", k)
 		}
@@ -637,7 +641,7 @@ func testExporterFault(t *testing.T) {
 		return c == 0 && err == nil, fmt.Sprintf("%d series (%v)", c, err)
 	})
 	t.Logf("figure: exporter killed → its series stale in Prometheus after %s", time.Since(killedAt).Round(100*time.Millisecond))
-	v, err := promQuery(ctx, fmt.Sprintf(`up{job="gpu-metrics-exporter",instance=%q}`, victim))
+	v, err := promQuery(ctx, fmt.Sprintf(`up{job=%q,instance=%q}`, env.plane.ScrapeJobName(), victim))
 	if err != nil || len(v) != 1 || v[0].Value != 0 {
 		t.Errorf("up for %s: got %v (%v), want 0", victim, v, err)
 	}

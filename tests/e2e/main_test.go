@@ -116,7 +116,17 @@ func setup(ctx context.Context) func() {
 		}
 	}
 	start = time.Now()
-	plane, err := env.sb.InstallGPUPlane(ctx, sandbox.NewReporter("e2e-setup", logf), sandbox.ChartOptions{})
+	// The production path: a ServiceMonitor (the CRD is registered so the
+	// chart renders it), scraped at the sandbox's interval with the chart's
+	// honorLabels and job name.
+	plane, err := env.sb.InstallGPUPlane(ctx, sandbox.NewReporter("e2e-setup", logf), sandbox.ChartOptions{
+		ServiceMonitorCRD: true,
+		SetValues: map[string]string{
+			"exporter.serviceMonitor.enabled":       "true",
+			"exporter.serviceMonitor.interval":      scrapeInterval.String(),
+			"exporter.serviceMonitor.scrapeTimeout": "4s",
+		},
+	})
 	if err != nil {
 		if errors.Is(err, sandbox.ErrMissingBinary) {
 			env.skip = err.Error()

@@ -71,6 +71,10 @@ type ChartOptions struct {
 	ExporterBinary string
 	// Timeout bounds each helm command and each wait (default 3 minutes).
 	Timeout time.Duration
+	// ServiceMonitorCRD registers the monitoring.coreos.com/v1 ServiceMonitor
+	// kind before installing, so a chart with serviceMonitor.enabled renders
+	// one and the exporter is scraped the way it says.
+	ServiceMonitorCRD bool
 }
 
 func (o ChartOptions) withDefaults() (ChartOptions, error) {
@@ -157,9 +161,11 @@ type GPUPlane struct {
 	model          string
 	memTotal       float64 // MB per GPU of the simulated model
 
-	adapterArgs []string
-	cancel      context.CancelFunc
-	loopDone    chan struct{}
+	adapterArgs  []string
+	scrapeSource string // where the exporter's scrape job came from
+	scrapeJob    string // its job label
+	cancel       context.CancelFunc
+	loopDone     chan struct{}
 }
 
 // fakeNode is one GPU node's kubelet stand-in and exporter.
@@ -271,6 +277,11 @@ func (s *Sandbox) InstallGPUPlane(ctx context.Context, t terratesting.TestingT, 
 	}
 	hctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
+	if o.ServiceMonitorCRD {
+		if err := s.InstallServiceMonitorCRD(hctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := helm.InstallContextE(t, hctx, g.helm, o.ChartDir, o.Release); err != nil {
 		return nil, fmt.Errorf("helm install %s: %w", o.Release, err)
 	}
@@ -312,6 +323,11 @@ func (g *GPUPlane) HelmOptions() *helm.Options {
 	c.ValuesFiles = append([]string(nil), g.helm.ValuesFiles...)
 	return &c
 }
+
+// ScrapeSource says where the exporter scrape job came from (the chart's
+// ServiceMonitor or its prometheus.io annotations); ScrapeJobName is its job label.
+func (g *GPUPlane) ScrapeSource() string  { return g.scrapeSource }
+func (g *GPUPlane) ScrapeJobName() string { return g.scrapeJob }
 
 // Options are the chart options in effect.
 func (g *GPUPlane) Options() ChartOptions { return g.opts }
@@ -674,17 +690,31 @@ func (g *GPUPlane) KillExporter(node string) error { return g.sb.KillProcess(Exp
 // annotations on the DaemonSet's pods (honor_labels on, as the usual
 // annotation-driven kubernetes-pods job has it).
 func (g *GPUPlane) configureScrape(ctx context.Context, ds *appsv1.DaemonSet) error {
-	ann := ds.Spec.Template.Annotations
-	job := ScrapeJob{Name: exporterJob, HonorLabels: true, MetricsPath: "/metrics", Scheme: "http"}
-	if ann["prometheus.io/scrape"] != "true" {
-		return fmt.Errorf("exporter DaemonSet %s: pods are not annotated prometheus.io/scrape=true and no ServiceMonitor was rendered; Prometheus would not scrape them", ds.Name)
+	sm, err := g.serviceMonitor(ctx)
+	if err != nil {
+		return err
 	}
-	if p := ann["prometheus.io/path"]; p != "" {
-		job.MetricsPath = p
+	var job ScrapeJob
+	if sm != nil {
+		if job, err = scrapeJobFromServiceMonitor(sm); err != nil {
+			return err
+		}
+		g.scrapeSource = "ServiceMonitor " + sm.GetNamespace() + "/" + sm.GetName()
+	} else {
+		ann := ds.Spec.Template.Annotations
+		job = ScrapeJob{Name: exporterJob, HonorLabels: true, MetricsPath: "/metrics", Scheme: "http"}
+		if ann["prometheus.io/scrape"] != "true" {
+			return fmt.Errorf("exporter DaemonSet %s: pods are not annotated prometheus.io/scrape=true and no ServiceMonitor was rendered; Prometheus would not scrape them", ds.Name)
+		}
+		if p := ann["prometheus.io/path"]; p != "" {
+			job.MetricsPath = p
+		}
+		if s := ann["prometheus.io/scheme"]; s != "" {
+			job.Scheme = s
+		}
+		g.scrapeSource = "prometheus.io annotations of DaemonSet " + ds.Name
 	}
-	if s := ann["prometheus.io/scheme"]; s != "" {
-		job.Scheme = s
-	}
+	g.scrapeJob = job.Name
 	pods, err := g.cs.CoreV1().Pods(ds.Namespace).List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(ds.Spec.Selector)})
 	if err != nil {
 		return fmt.Errorf("list exporter pods: %w", err)

@@ -22,6 +22,8 @@ type ScrapeJob struct {
 	ScrapeTimeout  time.Duration
 	// Targets are host:port addresses; Labels are added to each.
 	Targets []ScrapeTarget
+	// Relabel are Prometheus relabel_configs applied to the targets.
+	Relabel []map[string]any
 }
 
 // ScrapeTarget is one address and its target labels.
@@ -40,13 +42,14 @@ type promYAML struct {
 }
 
 type promScrape struct {
-	JobName        string       `json:"job_name"`
-	HonorLabels    bool         `json:"honor_labels"`
-	MetricsPath    string       `json:"metrics_path,omitempty"`
-	Scheme         string       `json:"scheme,omitempty"`
-	ScrapeInterval string       `json:"scrape_interval,omitempty"`
-	ScrapeTimeout  string       `json:"scrape_timeout,omitempty"`
-	StaticConfigs  []promStatic `json:"static_configs"`
+	JobName        string           `json:"job_name"`
+	HonorLabels    bool             `json:"honor_labels"`
+	MetricsPath    string           `json:"metrics_path,omitempty"`
+	Scheme         string           `json:"scheme,omitempty"`
+	ScrapeInterval string           `json:"scrape_interval,omitempty"`
+	ScrapeTimeout  string           `json:"scrape_timeout,omitempty"`
+	StaticConfigs  []promStatic     `json:"static_configs"`
+	RelabelConfigs []map[string]any `json:"relabel_configs,omitempty"`
 }
 
 type promStatic struct {
@@ -73,7 +76,8 @@ func (s *Sandbox) writePrometheusConfig() error {
 		}},
 	}
 	for _, j := range jobs {
-		sc := promScrape{JobName: j.Name, HonorLabels: j.HonorLabels, MetricsPath: j.MetricsPath, Scheme: j.Scheme}
+		sc := promScrape{JobName: j.Name, HonorLabels: j.HonorLabels, MetricsPath: j.MetricsPath, Scheme: j.Scheme,
+			RelabelConfigs: j.Relabel}
 		if j.ScrapeInterval > 0 {
 			sc.ScrapeInterval = j.ScrapeInterval.String()
 		}
