@@ -321,3 +321,28 @@ func TestAPIServiceStates(t *testing.T) {
 		t.Errorf("states = %+v", states)
 	}
 }
+
+func TestDeployOverAFailedRelease(t *testing.T) {
+	plan, err := Prepare(Options{Chart: testChart, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newFakeEnv(nil)
+	failed := &release.Release{Name: DefaultRelease, Namespace: DefaultNamespace, Version: 1, Chart: plan.Chart,
+		Info: &release.Info{Status: release.StatusFailed}}
+	if err := env.helm.Releases.Create(failed); err != nil {
+		t.Fatal(err)
+	}
+	res, err := DeployWith(t.Context(), env.clients, env.helm, plan)
+	if err != nil {
+		t.Fatalf("deploy over a failed release: %v", err)
+	}
+	if !res.Installed || res.Release.Info.Status != release.StatusDeployed {
+		t.Errorf("installed=%v status=%s", res.Installed, res.Release.Info.Status)
+	}
+	// Now deployed: the next deploy upgrades.
+	res, err = DeployWith(t.Context(), env.clients, env.helm, plan)
+	if err != nil || res.Installed {
+		t.Errorf("second deploy: installed=%v err=%v", res != nil && res.Installed, err)
+	}
+}

@@ -69,7 +69,7 @@ func DeployWith(ctx context.Context, c *cluster.Clients, cfg *action.Configurati
 	if err != nil {
 		return nil, err
 	}
-	exists, err := releaseExists(cfg, plan.Release)
+	hasHistory, exists, err := releaseState(cfg, plan.Release)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +87,9 @@ func DeployWith(ctx context.Context, c *cluster.Clients, cfg *action.Configurati
 		inst := action.NewInstall(cfg)
 		inst.Namespace = plan.Namespace
 		inst.ReleaseName = plan.Release
+		// Revisions that failed or were uninstalled with --keep-history
+		// leave nothing to upgrade from: install over them.
+		inst.Replace = hasHistory
 		inst.Wait = true
 		inst.Atomic = true
 		inst.Timeout = plan.Timeout
@@ -136,19 +139,22 @@ func EnsureNamespace(ctx context.Context, c *cluster.Clients, ns string) (bool, 
 	return err == nil, nil
 }
 
-func releaseExists(cfg *action.Configuration, name string) (bool, error) {
-	hist := action.NewHistory(cfg)
-	hist.Max = 1
-	rels, err := hist.Run(name)
-	if errors.Is(err, driver.ErrReleaseNotFound) {
-		return false, nil
+// releaseState reports whether the release has any stored revision and
+// whether one of them is deployed (only then can Helm upgrade it).
+func releaseState(cfg *action.Configuration, name string) (hasHistory, deployed bool, err error) {
+	rels, err := cfg.Releases.History(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) || (err == nil && len(rels) == 0) {
+		return false, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("read history of release %s: %w", name, err)
+		return false, false, fmt.Errorf("read history of release %s: %w", name, err)
 	}
-	// A release whose only revisions failed or were uninstalled with
-	// --keep-history can still be upgraded with Install semantics.
-	return len(rels) > 0, nil
+	for _, r := range rels {
+		if r.Info != nil && r.Info.Status == release.StatusDeployed {
+			return true, true, nil
+		}
+	}
+	return true, false, nil
 }
 
 // WaitAPIServices polls the APIServices among objects until all are Available
