@@ -55,6 +55,7 @@ func TestE2E(t *testing.T) {
 		{"rendered objects exist", testRenderedObjectsExist},
 		{"APIServices available with a verified caBundle", testAPIServices},
 		{"every HPA metric served for each pod as the HPA controller", testMetricsServedAsHPA},
+		{"GPU series carry the workload's namespace and pod", testSeriesAttribution},
 		{"closed loop scales up", testClosedLoopUp},
 		{"adapter killed keeps replicas, loop resumes", testAdapterFault},
 		{"helm upgrade keeps replicas, rollback", testUpgradeRollback},
@@ -291,6 +292,44 @@ func testMetricsServedAsHPA(t *testing.T) {
 	outsider.Impersonate.Groups = []string{"system:serviceaccounts", "system:authenticated"}
 	if _, err := podMetricValues(t, customMetricsClient(t, outsider, "v1beta2"), svcEmbedding, "gpu_utilization_percent"); !apierrors.IsForbidden(err) {
 		t.Errorf("custom metrics read as %s: got %v, want Forbidden", outsider.Impersonate.UserName, err)
+	}
+}
+
+// testSeriesAttribution checks in Prometheus what the HPA Pods metrics rest
+// on: each GPU a workload pod holds is one series labelled with that pod
+// (pod-resources attribution, kept by honor_labels), never exported_pod.
+func testSeriesAttribution(t *testing.T) {
+	cs := adminClient(t)
+	ctx := context.Background()
+	for _, svc := range []string{svcManagement, svcEmbedding, svcReranking, svcDocling} {
+		eventually(t, 30*time.Second, time.Second, svc+" GPU series per pod", func(ctx context.Context) (bool, string) {
+			pods, err := runningPods(ctx, cs, svc)
+			if err != nil {
+				return false, err.Error()
+			}
+			v, err := promQuery(ctx, fmt.Sprintf(`count by (pod) (gpu_utilization_percent{namespace=%q, pod=~"%s-.*"})`, namespace, svc))
+			if err != nil {
+				return false, err.Error()
+			}
+			got := map[string]int{}
+			for _, s := range v {
+				got[string(s.Metric["pod"])] = int(s.Value)
+			}
+			for _, p := range pods {
+				gpus := p.Spec.Containers[0].Resources.Limits[sandbox.GPUResource]
+				if got[p.Name] != int(gpus.Value()) {
+					return false, fmt.Sprintf("pod %s: %d GPU series, want %d (series by pod: %v)", p.Name, got[p.Name], gpus.Value(), got)
+				}
+			}
+			return len(pods) > 0 && len(got) == len(pods), fmt.Sprintf("series by pod %v for %d running pods", got, len(pods))
+		})
+	}
+	v, err := promQuery(ctx, `count({__name__=~"gpu_.*", exported_pod!=""})`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) != 0 {
+		t.Errorf("%v GPU series carry exported_pod: the scrape job lost honor_labels", v)
 	}
 }
 
