@@ -62,6 +62,11 @@ func TestUpStatusDown(t *testing.T) {
 		}
 	}
 
+	// The same cluster through the existing-cluster provider (KUBECONFIG).
+	if err := (ExistingProvider{Kubeconfig: sb.Kubeconfig()}).Available(ctx); err != nil {
+		t.Errorf("existing provider on the sandbox's kubeconfig: %v", err)
+	}
+
 	// Status from another "command": the state file alone.
 	loaded, err := Load(dir)
 	if err != nil {
