@@ -160,9 +160,9 @@ func TestActionsOnSandbox(t *testing.T) {
 		if err := plane.KillAdapter(); err != nil {
 			t.Fatal(err)
 		}
-		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "cannot reach the adapter", doctorArgs...)
+		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "not Available: FailedDiscoveryCheck", doctorArgs...)
 		logFailures(t, out)
-		assertCheck(t, out, "FAIL", "apiservice-available", `v1beta2.custom.metrics.k8s.io +not Available: FailedDiscoveryCheck`)
+		assertCheck(t, out, "FAIL", "apiservice-available", `v1beta[12].custom.metrics.k8s.io +not Available: FailedDiscoveryCheck`)
 		assertContains(t, out, "fix: the aggregator cannot reach the adapter")
 		if err := plane.StartAdapter(ctx); err != nil {
 			t.Fatal(err)
@@ -206,7 +206,7 @@ func TestActionsOnSandbox(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "mount the kubelet pod-resources socket", doctorArgs...)
+		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "running GPU pods appears in", doctorArgs...)
 		logFailures(t, out)
 		assertCheck(t, out, "FAIL", "gpu-series-pod-labels", `gpu_utilization_percent +none of the \d+ running GPU pods`)
 		assertContains(t, out, "fix: the exporter cannot attribute GPUs to pods: mount the kubelet pod-resources socket")
@@ -229,7 +229,7 @@ func TestActionsOnSandbox(t *testing.T) {
 		if err := sb.SetScrapeJob(ctx, job); err != nil {
 			t.Fatal(err)
 		}
-		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "honor_labels", doctorArgs...)
+		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "carry renamed pod labels", doctorArgs...)
 		logFailures(t, out)
 		assertCheck(t, out, "FAIL", "gpu-series-pod-labels", `gpu_utilization_percent +\d+ of \d+ series carry renamed pod labels \(exported_pod=`)
 		assertContains(t, out, "fix: turn honor_labels on")
