@@ -68,14 +68,20 @@ build: tools ## build every Go package, the exporter and the operator commands i
 		$(GO) build -trimpath -o $(BIN)/$$(basename $$d) ./$$d; \
 	done
 
+# Packages whose tests start a sandbox cluster; they run one at a time (-p 1)
+# so that two clusters never share the 2 cores of a CI machine.
+CLUSTER_PKGS := ./tests/sandbox ./tests/e2e ./scripts/cmd/deploy-auto-scaling
+
 .PHONY: test
-test: tools cluster-tools ## run every test tier: exporter (with -race), chart render, e2e on the sandbox
+test: tools cluster-tools ## run every test tier: exporter (with -race), chart render and unit, then the clusters
 	$(call say,go vet ./...)
 	$(GO) vet ./...
-	$(call say,exporter tests with the race detector)
+	$(call say,tier 1: exporter tests with the race detector)
 	$(GO) test -race -count=1 $(GO_TEST_FLAGS) $(RACE_PKGS)
-	$(call say,all other tests: chart rendering, e2e on the sandbox, operator tooling)
-	$(GO) test -count=1 -timeout 45m $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v '/exporter')
+	$(call say,tier 2: chart render tests and unit tests (-short: nothing starts a cluster))
+	$(GO) test -short -count=1 $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v '/exporter')
+	$(call say,tier 3: sandbox cluster, end-to-end suite, operator tooling on the sandbox (one at a time))
+	$(GO) test -p 1 -count=1 -timeout 45m $(GO_TEST_FLAGS) $(CLUSTER_PKGS)
 
 .PHONY: bench
 bench: ## exporter benchmarks: /metrics latency (p50/p99, allocs) vs fork+exec, steady RSS after 1,000 scrapes
