@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -898,6 +897,3 @@ func (s *Sandbox) registerMetricsServer(ctx context.Context, cs *kubernetes.Clie
 	}
 	return nil
 }
-
-// itoa is strconv.Itoa, kept short for argument building.
-func itoa(i int) string { return strconv.Itoa(i) }
