@@ -3,11 +3,14 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -62,6 +65,8 @@ func TestUpStatusDown(t *testing.T) {
 		}
 	}
 
+	checkGPUCapacity(t, ctx, sb)
+
 	// The same cluster through the existing-cluster provider (KUBECONFIG).
 	if err := (ExistingProvider{Kubeconfig: sb.Kubeconfig()}).Available(ctx); err != nil {
 		t.Errorf("existing provider on the sandbox's kubeconfig: %v", err)
@@ -102,4 +107,62 @@ func TestUpStatusDown(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "logs", "kube-apiserver.log")); err != nil {
 		t.Errorf("logs not kept after Down: %v", err)
 	}
+}
+
+// checkGPUCapacity schedules one more single-GPU pod than the nodes hold:
+// the real scheduler must bind exactly capacity pods (kwok runs them, with
+// IPs) and leave the last one Pending as Unschedulable.
+func checkGPUCapacity(t *testing.T, ctx context.Context, sb *Sandbox) {
+	t.Helper()
+	cs, err := sb.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	capacity := sb.Options().GPUNodes * sb.Options().GPUsPerNode
+	for i := 0; i <= capacity; i++ {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("gpu-%02d", i), Namespace: "default", Labels: map[string]string{"test": "gpu-capacity"}},
+			Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10",
+					Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{GPUResource: resource.MustParse("1")}}}},
+				Tolerations: []corev1.Toleration{{Key: KwokNodeAnnotation, Operator: corev1.TolerationOpEqual, Value: "fake",
+					Effect: corev1.TaintEffectNoSchedule}},
+				NodeSelector: map[string]string{GPUPresentLabel: "true"},
+			},
+		}
+		if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var running, pending int
+	for time.Now().Before(deadline) {
+		pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "test=gpu-capacity"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		running, pending = 0, 0
+		for _, p := range pods.Items {
+			switch {
+			case p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "":
+				running++
+			case p.Status.Phase == corev1.PodPending && p.Spec.NodeName == "" && unschedulable(&p):
+				pending++
+			}
+		}
+		if running == capacity && pending == 1 {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Errorf("with %d GPUs: %d pods Running with an IP, %d Unschedulable; want %d and 1", capacity, running, pending, capacity)
+}
+
+func unschedulable(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return true
+		}
+	}
+	return false
 }
