@@ -1,8 +1,14 @@
 package sandbox
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simulated"
 )
 
 func TestRewriteArgs(t *testing.T) {
@@ -70,5 +76,39 @@ func TestGPUUUIDIsAValidDeviceID(t *testing.T) {
 	}
 	if GPUUUID("gpu-node-0", 1) == GPUUUID("gpu-node-1", 0) {
 		t.Error("UUIDs collide across nodes")
+	}
+}
+
+// TestSimulationFileMatchesExporterParser writes a node's simulation file the
+// way the load loop does and parses it with the exporter's own parser.
+func TestSimulationFileMatchesExporterParser(t *testing.T) {
+	g := &GPUPlane{sb: &Sandbox{opts: Options{GPUsPerNode: 8}}, model: "dgxa100"}
+	n := &fakeNode{name: "gpu-node-0", simFile: filepath.Join(t.TempDir(), "sim", "simulation.yaml"),
+		owner: map[int]podRef{2: {uid: "u1", gpus: 1}, 5: {uid: "u2", gpus: 2}, 6: {uid: "u2", gpus: 2}}}
+	loads := map[types.UID]PodLoad{
+		"u1": {GPUUtilization: 85, GPUMemoryMB: 20000},
+		"u2": {GPUUtilization: 40, GPUMemoryMB: 100000}, // 50000 per GPU, capped at the A100's 40960
+	}
+	if err := g.writeSimulationLocked(n, loads); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(n.simFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, err := simulated.Parse(data, simulated.Limits{Devices: 8, MemoryTotalMB: 40960})
+	if err != nil {
+		t.Fatalf("the exporter rejects the sandbox's simulation file: %v\n%s", err, data)
+	}
+	if s := states[2]; s.UtilizationPercent != 85 || s.MemoryUsedMB != 20000 || s.UUID != GPUUUID("gpu-node-0", 2) {
+		t.Errorf("GPU 2: %+v", s)
+	}
+	for _, i := range []int{5, 6} {
+		if s := states[i]; s.UtilizationPercent != 40 || s.MemoryUsedMB != 40960 {
+			t.Errorf("GPU %d: %+v, want 40 %% and memory capped at 40960 MB", i, s)
+		}
+	}
+	if s := states[0]; s.UtilizationPercent != 0 || s.MemoryUsedMB != 0 || s.UUID != GPUUUID("gpu-node-0", 0) {
+		t.Errorf("idle GPU 0: %+v", s)
 	}
 }
