@@ -736,6 +736,10 @@ func testRBACMatrix(t *testing.T) {
 		{adapter, ra("delete", "apps", "deployments", "default", ""), false},
 		{adapter, ra("update", "autoscaling", "horizontalpodautoscalers", namespace, ""), false},
 		{adapter, ra("create", "apiregistration.k8s.io", "apiservices", "", ""), false},
+		{adapter, ra("update", "", "configmaps", "kube-system", "extension-apiserver-authentication"), false},
+		{adapter, ra("create", "", "configmaps", namespace, ""), false},
+		{adapter, ra("create", "authentication.k8s.io", "serviceaccounts/token", namespace, ""), false},
+		{adapter, ra("impersonate", "", "users", "", ""), false},
 		// The exporter never calls the API.
 		{exporter, ra("list", "", "pods", namespace, ""), false},
 		{exporter, ra("get", "", "secrets", namespace, ""), false},
