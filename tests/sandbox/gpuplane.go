@@ -457,6 +457,16 @@ func argValue(args []string, name string) string {
 	return ""
 }
 
+// containerArgs is the container's command line without the executable:
+// command[1:] followed by args (the local binary replaces command[0]).
+func containerArgs(c corev1.Container) []string {
+	var out []string
+	if len(c.Command) > 1 {
+		out = append(out, c.Command[1:]...)
+	}
+	return append(out, c.Args...)
+}
+
 func findContainer(spec corev1.PodSpec, name string) (corev1.Container, error) {
 	for _, c := range spec.Containers {
 		if name == "" || c.Name == name {
@@ -502,7 +512,7 @@ func (g *GPUPlane) StartAdapter(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("adapter Deployment %s: %w", dep.Name, err)
 	}
-	args := rewriteArgs(append(append([]string(nil), c.Command[min(1, len(c.Command)):]...), c.Args...), mounts)
+	args := rewriteArgs(containerArgs(c), mounts)
 	if argValue(args, "secure-port") != strconv.Itoa(g.adapterPort) {
 		return fmt.Errorf("adapter Deployment %s: --secure-port is %q, want %d (the sandbox sets adapter.securePort)",
 			dep.Name, argValue(args, "secure-port"), g.adapterPort)
@@ -607,7 +617,7 @@ func (g *GPUPlane) StartExporters(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("exporter DaemonSet %s: %w", ds.Name, err)
 		}
-		args := rewriteArgs(append(append([]string(nil), c.Command[min(1, len(c.Command)):]...), c.Args...), mounts)
+		args := rewriteArgs(containerArgs(c), mounts)
 		if argValue(args, "backend") != "simulated" {
 			return fmt.Errorf("exporter DaemonSet %s: --backend=%q; the sandbox has no GPUs: set exporter.backend=simulated in its values",
 				ds.Name, argValue(args, "backend"))
