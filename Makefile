@@ -70,7 +70,7 @@ build: tools ## build every Go package, the exporter and the operator commands i
 
 # Packages whose tests start a sandbox cluster; they run one at a time (-p 1)
 # so that two clusters never share the 2 cores of a CI machine.
-CLUSTER_PKGS := ./tests/sandbox ./tests/e2e ./scripts/cmd/deploy-auto-scaling
+CLUSTER_PKGS := ./tests/sandbox ./tests/e2e ./scripts/cmd/sandbox ./scripts/cmd/deploy-auto-scaling
 
 .PHONY: test
 test: tools cluster-tools ## run every test tier: exporter (with -race), chart render and unit, then the clusters
@@ -109,6 +109,18 @@ demo: tools cluster-tools ## the main job: sandbox up, chart deployed, a load sc
 	$(call say,demo)
 	@if [ ! -f scripts/cmd/demo/main.go ]; then echo "demo: scripts/cmd/demo is not built yet (issue 6)"; exit 1; fi
 	$(GO) run ./scripts/cmd/demo $(DEMO_FLAGS)
+
+.PHONY: test-e2e
+test-e2e: tools cluster-tools ## only the end-to-end suite on the sandbox (verbose)
+	$(GO) test -count=1 -v -timeout 30m ./tests/e2e
+
+.PHONY: sandbox-up sandbox-status sandbox-down
+sandbox-up: tools cluster-tools ## start the sandbox cluster (state in .sandbox/; add SANDBOX_FLAGS=--chart for the GPU plane)
+	$(GO) run ./scripts/cmd/sandbox up $(SANDBOX_FLAGS)
+sandbox-status: ## processes, API readiness, nodes and APIServices of the sandbox
+	$(GO) run ./scripts/cmd/sandbox status
+sandbox-down: ## stop the sandbox's processes by PID
+	$(GO) run ./scripts/cmd/sandbox down
 
 .PHONY: package
 package: tools ## helm package + helm repo index into dist/ for chart-repository consumers
