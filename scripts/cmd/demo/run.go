@@ -165,6 +165,8 @@ type demoRun struct {
 	plane       *sandbox.GPUPlane
 	interrupted bool
 	timings     []string
+	// helmLog receives helm's output (closed when run returns).
+	helmLog *os.File
 }
 
 func (d *demoRun) logf(format string, args ...any) {
@@ -232,6 +234,11 @@ func (d *demoRun) wasInterrupted() bool {
 }
 
 func (d *demoRun) run(ctx context.Context) (code int) {
+	defer func() {
+		if d.helmLog != nil {
+			d.helmLog.Close()
+		}
+	}()
 	defer func() {
 		if d.sb == nil {
 			return
@@ -318,10 +325,22 @@ func (d *demoRun) setUp(ctx context.Context) error {
 
 	d.step("install the chart (values/sandbox.yaml) and the stand-in GPU services (charts/gpu-services); start prometheus-adapter and one simulated GPU exporter per node")
 	t0 = time.Now()
-	plane, err := sb.InstallGPUPlane(ctx, sandbox.NewReporter("demo", d.logf), sandbox.ChartOptions{})
-	if err != nil {
-		return fmt.Errorf("install the GPU plane: %w", err)
+	// helm's own output (commands, NOTES) goes to a file, not between the live lines.
+	if err := os.MkdirAll(d.o.out, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", d.o.out, err)
 	}
+	helmLogPath := filepath.Join(d.o.out, "helm.log")
+	helmLog, err := os.Create(helmLogPath)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", helmLogPath, err)
+	}
+	d.helmLog = helmLog
+	helmLogf := func(format string, args ...any) { fmt.Fprintf(helmLog, format+"\n", args...) }
+	plane, err := sb.InstallGPUPlane(ctx, sandbox.NewReporter("demo", helmLogf), sandbox.ChartOptions{})
+	if err != nil {
+		return fmt.Errorf("install the GPU plane (helm output: %s): %w", helmLogPath, err)
+	}
+	d.logf("helm output: %s", helmLogPath)
 	d.plane = plane
 	d.timed("chart and GPU plane", t0)
 	d.logf("custom.metrics.k8s.io v1beta1 and v1beta2 Available; adapter on 127.0.0.1:%d", plane.AdapterPort())
