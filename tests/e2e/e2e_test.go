@@ -76,7 +76,7 @@ func manifestObjects(t *testing.T, release string) []*unstructured.Unstructured 
 	t.Helper()
 	opts := env.plane.HelmOptions()
 	opts.Logger = logger.Discard
-	out, err := helm.RunHelmCommandAndGetStdOutE(t, opts, "get", "manifest", release)
+	out, err := helm.RunHelmCommandAndGetStdOutContextE(t, t.Context(), opts, "get", "manifest", release)
 	if err != nil {
 		t.Fatalf("helm get manifest %s: %v", release, err)
 	}
