@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu"
@@ -217,8 +218,11 @@ func (c *Collector) CollectOnce(ctx context.Context) {
 	if err != nil {
 		reason := "nvml_error"
 		var ie *gpu.InitError
+		var ret nvml.Return
 		if errors.As(err, &ie) {
 			reason = ie.Reason()
+		} else if errors.As(err, &ret) {
+			reason = gpu.Reason(ret) // e.g. the device count failing with gpu_lost
 		}
 		c.count(SourceGPU, reason)
 		s.gpuErr = err.Error()

@@ -334,6 +334,28 @@ func TestLibraryMissing(t *testing.T) {
 	}
 }
 
+func TestDeviceCountErrorReason(t *testing.T) {
+	lib := &mock.Interface{
+		InitFunc:           func() nvml.Return { return nvml.SUCCESS },
+		DeviceGetCountFunc: func() (int, nvml.Return) { return 0, nvml.ERROR_DRIVER_NOT_LOADED },
+	}
+	coll, err := collector.New(collector.Config{NodeName: "node-a", Backend: "nvml", Interval: 30 * time.Second,
+		GPU: gpu.NewReader(lib, 30*time.Second), Host: hostmetrics.NewReader(fakeProc(t)), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll.CollectOnce(context.Background())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(coll)
+	want := `# HELP gpu_exporter_collection_errors_total Collection errors by source (gpu, pod_resources, host, simulation_file) and reason.
+# TYPE gpu_exporter_collection_errors_total counter
+gpu_exporter_collection_errors_total{reason="driver_not_loaded",source="gpu"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "gpu_exporter_collection_errors_total"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPodResourcesTimeoutLeavesSeriesUnattributed(t *testing.T) {
 	s := newStack(t, simFile, 100*time.Millisecond)
 	s.kube.SetAllocations([]podresourcestest.Allocation{{Namespace: "ml", Pod: "p", Container: "c",
