@@ -25,7 +25,7 @@ type Result struct {
 	CreatedNamespace bool
 	Objects          []Object
 	// APIServices is the availability of the APIServices the release owns,
-	// after waiting for them up to the remaining timeout.
+	// after waiting for them up to the remaining timeout (at most a minute).
 	APIServices []APIServiceState
 }
 
