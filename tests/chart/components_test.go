@@ -262,6 +262,9 @@ func TestExporterDaemonSet(t *testing.T) {
 		ds := one(t, typedOf[*appsv1.DaemonSet](objects), "exporter DaemonSet")
 		assert.Equal(t, "true", ds.Spec.Template.Annotations["prometheus.io/scrape"])
 		assert.Equal(t, "9400", ds.Spec.Template.Annotations["prometheus.io/port"])
+		svc := one(t, filterName(typedOf[*corev1.Service](objects), exporterName), "exporter Service")
+		assert.NotContains(t, svc.Annotations, "prometheus.io/scrape",
+			"only the pods are annotated: a pods job plus a service-endpoints job would scrape every exporter twice and double summed GPU memory")
 	})
 	t.Run("attribution off, host proc on", func(t *testing.T) {
 		t.Parallel()
