@@ -526,9 +526,18 @@ func testAdapterFault(t *testing.T) {
 		status, reason, msg := hpaCondition(h, "ScalingActive")
 		return status == corev1.ConditionFalse && strings.Contains(reason, "Failed"), fmt.Sprintf("ScalingActive %s %s: %s", status, reason, msg)
 	})
-	// Several sync periods with the metric gone: replicas must hold, not
-	// fall to min (cpu/memory alone would say "scale down").
+	// With the metric gone, replicas must hold, not fall to min (cpu/memory
+	// alone would say "scale down"). A wrong scale-down would only show after
+	// the HPA's scale-down stabilization window, so hold past it.
+	h, err := getHPA(ctx, cs, svcEmbedding)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hold := 4 * hpaSyncPeriod
+	if b := h.Spec.Behavior; b != nil && b.ScaleDown != nil && b.ScaleDown.StabilizationWindowSeconds != nil {
+		hold = max(hold, time.Duration(*b.ScaleDown.StabilizationWindowSeconds)*time.Second+2*hpaSyncPeriod)
+	}
+	t.Logf("holding %s (scale-down window + 2 sync periods) with custom metrics unavailable", hold)
 	deadline := time.Now().Add(hold)
 	for time.Now().Before(deadline) {
 		dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, svcEmbedding, metav1.GetOptions{})
@@ -738,6 +747,7 @@ func testRBACMatrix(t *testing.T) {
 		{adapter, ra("create", "apiregistration.k8s.io", "apiservices", "", ""), false},
 		{adapter, ra("update", "", "configmaps", "kube-system", "extension-apiserver-authentication"), false},
 		{adapter, ra("create", "", "configmaps", namespace, ""), false},
+		{adapter, ra("list", "", "configmaps", "default", ""), false},
 		{adapter, ra("create", "authentication.k8s.io", "serviceaccounts/token", namespace, ""), false},
 		{adapter, ra("impersonate", "", "users", "", ""), false},
 		// The exporter never calls the API.

@@ -75,7 +75,34 @@ prometheus.io/path: /metrics
 {{- end -}}
 
 {{/* Cross-field checks the schema cannot express. */}}
+{{/*
+Seconds in a Go duration that the schema already accepted ("30s", "500ms", "1m30s"), as a float.
+*/}}
+{{- define "gpu-metrics-exporter.seconds" -}}
+{{- $unit := dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 -}}
+{{- $total := 0.0 -}}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ms|s|m|h)" (toString .) -1 -}}
+{{- $total = addf $total (mulf (regexReplaceAll "(ms|s|m|h)$" . "" | float64) (get $unit (regexFind "(ms|s|m|h)$" .))) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
 {{- define "gpu-metrics-exporter.validate" -}}
+{{- $interval := include "gpu-metrics-exporter.seconds" .Values.collectionInterval | float64 -}}
+{{- if lt $interval 1.0 -}}
+{{- fail (printf "exporter.collectionInterval=%s: the exporter needs at least 1s (15s, 30s or 60s are typical)" .Values.collectionInterval) -}}
+{{- end -}}
+{{- if .Values.podResources.enabled -}}
+{{- $timeout := include "gpu-metrics-exporter.seconds" .Values.podResources.timeout | float64 -}}
+{{- if ge $timeout $interval -}}
+{{- fail (printf "exporter.podResources.timeout=%s must be shorter than exporter.collectionInterval=%s: a hung kubelet would otherwise stall every collection" .Values.podResources.timeout .Values.collectionInterval) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.serviceMonitor.interval .Values.serviceMonitor.scrapeTimeout -}}
+{{- if gt (include "gpu-metrics-exporter.seconds" .Values.serviceMonitor.scrapeTimeout | float64) (include "gpu-metrics-exporter.seconds" .Values.serviceMonitor.interval | float64) -}}
+{{- fail (printf "exporter.serviceMonitor.scrapeTimeout=%s is longer than exporter.serviceMonitor.interval=%s: Prometheus rejects such a scrape config; lower the timeout" .Values.serviceMonitor.scrapeTimeout .Values.serviceMonitor.interval) -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.serviceMonitor.enabled (not .Values.service.enabled) -}}
 {{- fail "exporter.serviceMonitor.enabled=true needs exporter.service.enabled=true: a ServiceMonitor selects the exporter's Service" -}}
 {{- end -}}
