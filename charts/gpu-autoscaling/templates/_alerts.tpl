@@ -12,11 +12,11 @@ kube-state-metrics (kube_*), kube-apiserver (aggregator_*) and `up`.
 {{- if .enabled -}}
 {{- $rules = append $rules (dict
   "alert" "GPUMetricsExporterDown"
-  "expr" (printf "up{job=~%q} == 0 or gpu_exporter_up{job=~%q} == 0" $job $job)
+  "expr" (printf "up{job=~%q} == 0 or gpu_exporter_up{job=~%q} == 0 or absent(up{job=~%q})" $job $job $job)
   "for" .for
   "labels" (dict "severity" .severity)
   "annotations" (dict
-    "summary" "GPU metrics exporter {{ $labels.instance }} is down or cannot read its GPUs"
+    "summary" "GPU metrics exporter {{ $labels.instance }} is down, cannot read its GPUs, or no exporter target exists"
     "description" (printf "The exporter target {{ $labels.instance }} (job {{ $labels.job }}) is not scraped or reports its GPU backend down. HPAs on gpu_* metrics for pods on that node stop scaling. Check: kubectl -n %s logs -l app=gpu-metrics-exporter, nvidia-smi on the node." $ns))) -}}
 {{- end -}}
 {{- end -}}
