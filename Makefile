@@ -68,6 +68,8 @@ build: tools ## build every Go package, the exporter and the operator commands i
 		$(GO) build -trimpath -o $(BIN)/$$(basename $$d) ./$$d; \
 	done
 
+# GPU_AUTOSCALING_REQUIRE_PREREQUISITES=1: a test that would skip for a missing
+# binary (helm, promtool, cluster binaries) fails instead; they were all built above.
 # Packages whose tests start a sandbox cluster; they run one at a time (-p 1)
 # so that two clusters never share the 2 cores of a CI machine.
 CLUSTER_PKGS := ./tests/sandbox ./tests/e2e ./scripts/cmd/sandbox ./scripts/cmd/deploy-auto-scaling
@@ -79,9 +81,9 @@ test: tools cluster-tools ## run every test tier: exporter (with -race), chart r
 	$(call say,tier 1: exporter tests with the race detector)
 	$(GO) test -race -count=1 $(GO_TEST_FLAGS) $(RACE_PKGS)
 	$(call say,tier 2: chart render tests and unit tests (-short: nothing starts a cluster))
-	$(GO) test -short -count=1 $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v '/exporter')
+	GPU_AUTOSCALING_REQUIRE_PREREQUISITES=1 $(GO) test -short -count=1 $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v '/exporter')
 	$(call say,tier 3: sandbox cluster, end-to-end suite, operator tooling on the sandbox (one at a time))
-	$(GO) test -p 1 -count=1 -timeout 45m $(GO_TEST_FLAGS) $(CLUSTER_PKGS)
+	GPU_AUTOSCALING_REQUIRE_PREREQUISITES=1 $(GO) test -p 1 -count=1 -timeout 45m $(GO_TEST_FLAGS) $(CLUSTER_PKGS)
 
 .PHONY: bench
 bench: ## exporter benchmarks: /metrics latency (p50/p99, allocs) vs fork+exec, steady RSS after 1,000 scrapes

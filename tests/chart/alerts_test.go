@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
+
+	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
 )
 
 // promtoolPath finds promtool: the project's bin/ (linked by the cluster tools build) first, then PATH.
@@ -21,7 +23,7 @@ func promtoolPath(t *testing.T) string {
 	}
 	p, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Skip("promtool is missing: run `make cluster-tools` (links bin/promtool) or install Debian's prometheus package")
+		sandbox.SkipOrFail(t, "promtool is missing: run `make cluster-tools` (links bin/promtool) or install Debian's prometheus package")
 	}
 	return p
 }

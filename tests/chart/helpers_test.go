@@ -25,6 +25,8 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
 )
 
 const (
@@ -85,7 +87,7 @@ func requireHelm(t *testing.T) {
 	t.Helper()
 	bin := filepath.Join(repoRoot(t), "bin")
 	if _, err := os.Stat(filepath.Join(bin, "helm")); err != nil {
-		t.Skip("bin/helm is missing: run `make tools` to build the pinned helm CLI")
+		sandbox.SkipOrFail(t, "bin/helm is missing: run `make tools` to build the pinned helm CLI")
 	}
 	got, err := exec.LookPath("helm")
 	require.NoError(t, err)

@@ -36,6 +36,7 @@ type suite struct {
 	sb        *sandbox.Sandbox
 	plane     *sandbox.GPUPlane
 	skip      string
+	missing   bool // skip is a missing prerequisite: a failure under sandbox.RequireEnv
 	err       error
 	coldStart time.Duration
 	install   time.Duration
@@ -87,12 +88,12 @@ func setup(ctx context.Context) func() {
 		return func() {}
 	}
 	if err := provider.Available(ctx); err != nil {
-		env.skip = err.Error()
+		env.skip, env.missing = err.Error(), true
 		return func() {}
 	}
 	for _, bin := range []string{sandbox.BinHelm, sandbox.BinAdapter} {
 		if _, err := sandbox.FindBinary(bin); err != nil {
-			env.skip = err.Error()
+			env.skip, env.missing = err.Error(), true
 			return func() {}
 		}
 	}
@@ -129,7 +130,7 @@ func setup(ctx context.Context) func() {
 	})
 	if err != nil {
 		if errors.Is(err, sandbox.ErrMissingBinary) {
-			env.skip = err.Error()
+			env.skip, env.missing = err.Error(), true
 		} else {
 			env.err = fmt.Errorf("install the GPU plane (logs in %s): %w", filepath.Join(env.sb.Dir(), "logs"), err)
 		}
@@ -143,6 +144,9 @@ func setup(ctx context.Context) func() {
 // need returns the prepared suite or ends the test with the reason.
 func need(t *testing.T) *suite {
 	t.Helper()
+	if env.missing {
+		sandbox.SkipOrFail(t, env.skip)
+	}
 	if env.skip != "" {
 		t.Skip(env.skip)
 	}

@@ -14,6 +14,29 @@ import (
 // built yet; tests turn it into t.Skip.
 var ErrMissingBinary = errors.New("cluster binary missing: run `make cluster-tools`")
 
+// RequireEnv names the environment variable that turns a missing
+// prerequisite (a cluster binary, helm, promtool) into a test failure instead
+// of a skip. `make test` sets it after building every prerequisite, so a
+// skipped cluster test can never pass for a green CI run.
+const RequireEnv = "GPU_AUTOSCALING_REQUIRE_PREREQUISITES"
+
+// Skipper is the part of testing.TB that SkipOrFail needs.
+type Skipper interface {
+	Helper()
+	Skip(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// SkipOrFail skips t because a prerequisite is missing, or fails it when
+// RequireEnv is set.
+func SkipOrFail(t Skipper, reason string) {
+	t.Helper()
+	if os.Getenv(RequireEnv) != "" {
+		t.Fatalf("%s (a failure, not a skip: %s is set)", reason, RequireEnv)
+	}
+	t.Skip(reason)
+}
+
 // Binary names the sandbox runs.
 const (
 	BinEtcd              = "etcd"

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,7 +32,7 @@ func TestActionsOnSandbox(t *testing.T) {
 	}
 	for _, bin := range append(append([]string(nil), sandbox.ClusterBinaries...), sandbox.BinHelm, sandbox.BinAdapter) {
 		if _, err := sandbox.FindBinary(bin); err != nil {
-			t.Skipf("sandbox binaries missing (build them with `make cluster-tools`): %v", err)
+			sandbox.SkipOrFail(t, fmt.Sprintf("sandbox binaries missing (build them with `make cluster-tools`): %v", err))
 		}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
