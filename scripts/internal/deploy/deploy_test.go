@@ -301,6 +301,9 @@ func TestBelongsTo(t *testing.T) {
 		{labelled("other"), false},
 		{metav1.ObjectMeta{Annotations: map[string]string{"meta.helm.sh/release-name": "gpu-autoscaling", "meta.helm.sh/release-namespace": "medical-kg"}}, true},
 		{metav1.ObjectMeta{Annotations: map[string]string{"meta.helm.sh/release-name": "gpu-autoscaling", "meta.helm.sh/release-namespace": "elsewhere"}}, false},
+		// The same release name in another namespace, labelled like ours: Helm's annotations decide.
+		{metav1.ObjectMeta{Labels: map[string]string{"app.kubernetes.io/instance": "gpu-autoscaling"},
+			Annotations: map[string]string{"meta.helm.sh/release-name": "gpu-autoscaling", "meta.helm.sh/release-namespace": "elsewhere"}}, false},
 		{metav1.ObjectMeta{}, false},
 	}
 	for i, tc := range cases {

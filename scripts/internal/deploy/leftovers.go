@@ -17,11 +17,14 @@ const (
 )
 
 // BelongsTo reports whether an object's metadata attributes it to the release:
-// Helm's ownership annotations, or the app.kubernetes.io/instance label.
+// Helm's ownership annotations when present (name and namespace both match, so
+// a same-named release in another namespace is not mistaken for this one),
+// otherwise the app.kubernetes.io/instance label.
 func BelongsTo(meta metav1.Object, releaseName, namespace string) bool {
 	a := meta.GetAnnotations()
-	if a[annotationReleaseName] == releaseName && (a[annotationReleaseNamespace] == namespace || a[annotationReleaseNamespace] == "") {
-		return true
+	if name, ok := a[annotationReleaseName]; ok {
+		ns := a[annotationReleaseNamespace]
+		return name == releaseName && (ns == namespace || ns == "")
 	}
 	return meta.GetLabels()[labelInstance] == releaseName
 }
