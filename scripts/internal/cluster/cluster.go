@@ -106,6 +106,10 @@ func serverVersion(ctx context.Context, d discovery.DiscoveryInterface, timeout 
 	}
 }
 
+// CustomMetricsTimeout bounds each custom.metrics.k8s.io request when the
+// rest.Config sets no timeout of its own.
+const CustomMetricsTimeout = 30 * time.Second
+
 // NewClients builds the clients for an already loaded rest.Config.
 func NewClients(getter genericclioptions.RESTClientGetter, cfg *rest.Config, version string) (*Clients, error) {
 	kube, err := kubernetes.NewForConfig(cfg)
@@ -122,7 +126,13 @@ func NewClients(getter genericclioptions.RESTClientGetter, cfg *rest.Config, ver
 	}
 	cached := memory.NewMemCacheClient(disco)
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(cached)
-	custom := cmclient.NewForConfig(cfg, mapper, cmclient.NewAvailableAPIsGetter(disco))
+	// The custom metrics client takes no context: bound each of its requests so
+	// a hung aggregated API (the adapter gone) cannot hang a doctor run.
+	cmCfg := rest.CopyConfig(cfg)
+	if cmCfg.Timeout == 0 {
+		cmCfg.Timeout = CustomMetricsTimeout
+	}
+	custom := cmclient.NewForConfig(cmCfg, mapper, cmclient.NewAvailableAPIsGetter(disco))
 	return &Clients{
 		Getter:        getter,
 		REST:          cfg,
