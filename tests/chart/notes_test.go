@@ -41,10 +41,15 @@ func TestNotesShowHowToCheckHPAsAndTheCustomMetricsAPI(t *testing.T) {
 		"kubectl get apiservice v1beta1.custom.metrics.k8s.io v1beta2.custom.metrics.k8s.io",
 		`kubectl get --raw "/apis/custom.metrics.k8s.io/v1beta2/namespaces/medical-kg/pods/*/gpu_utilization_percent"`,
 		"docling-vlm-service-hpa -> Deployment/docling-vlm-service",
-		"kubectl -n medical-kg logs -l app=gpu-metrics-exporter",
+		"kubectl -n medical-kg logs -l app.kubernetes.io/component=exporter,app.kubernetes.io/instance=gpu-autoscaling",
 	} {
 		assert.Contains(t, notes, want)
 	}
+
+	// The example HPA follows the enabled services.
+	noEmbedding := renderNotes(t, map[string]any{"services": map[string]any{"embedding-service": map[string]any{"enabled": false}}})
+	assert.NotContains(t, noEmbedding, "embedding-service-hpa")
+	assert.Contains(t, noEmbedding, "kubectl -n medical-kg describe hpa docling-vlm-service-hpa")
 
 	rulesOnly := renderNotes(t, map[string]any{"adapter": map[string]any{"mode": "rulesOnly"}})
 	assert.Contains(t, rulesOnly, "Rules-only mode")
