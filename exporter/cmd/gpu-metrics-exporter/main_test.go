@@ -324,7 +324,8 @@ func Test100ConcurrentScrapes(t *testing.T) {
 	h := newBenchExporter(t, 8, 50*time.Millisecond)
 	srv := httptestServer(t, h.handler)
 	var wg sync.WaitGroup
-	for range 100 {
+	bodies := make([]string, 100)
+	for i := range bodies {
 		wg.Go(func() {
 			resp, err := http.Get(srv + "/metrics")
 			if err != nil {
@@ -337,12 +338,19 @@ func Test100ConcurrentScrapes(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if n := len(families(t, string(body))["gpu_utilization_percent"]); n != 16 {
-				t.Errorf("scrape saw %d utilization series, want 16 (8 GPUs, 2 pods each):\n%s", n, body)
-			}
+			bodies[i] = string(body)
 		})
 	}
 	wg.Wait()
+	// Parsed here, not in the goroutines: families may call t.Fatalf.
+	for i, body := range bodies {
+		if body == "" {
+			continue // its request already reported an error
+		}
+		if n := len(families(t, body)["gpu_utilization_percent"]); n != 16 {
+			t.Errorf("scrape %d saw %d utilization series, want 16 (8 GPUs, 2 pods each):\n%s", i, n, body)
+		}
+	}
 }
 
 // TestBinaryGracefulSIGTERM builds the real binary and checks it exits 0 on
