@@ -228,8 +228,11 @@ func (s *Sandbox) Up(ctx context.Context) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			_ = stopAll(s.procs, 5*time.Second)
+			s.mu.Lock()
+			procs := s.procs
 			s.procs = nil
+			s.mu.Unlock()
+			_ = stopAll(procs, 5*time.Second)
 			_ = s.saveState()
 		}
 	}()
