@@ -51,14 +51,22 @@ build() {
 # github.com/prometheus/prometheus takes 10-14 min on 2 cores, the package 25 s.
 prometheus_version=2.42.0+ds-5+deb12u1
 prometheus() {
-	if ! dpkg-query -W -f='${Version}' prometheus 2>/dev/null | grep -qx "$prometheus_version"; then
+	if ! dpkg-query -W -f='${Status} ${Version}' prometheus 2>/dev/null | grep -qx "install ok installed $prometheus_version" ||
+		[ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/promtool ]; then
 		log "prometheus: installing Debian package prometheus=$prometheus_version"
 		local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
 		$sudo apt-get update -qq >/dev/null
+		# The package's service is not wanted (the sandbox runs its own instances): a policy-rc.d that
+		# answers 101 keeps the maintainer scripts from starting it, without touching other Prometheus.
+		local policy=/usr/sbin/policy-rc.d own_policy=""
+		if [ ! -e "$policy" ]; then
+			printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && own_policy=1
+		fi
+		local rc=0
 		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-			"prometheus=$prometheus_version" >/dev/null
-		# The package's service is not wanted: the sandbox runs its own instance.
-		$sudo pkill -x prometheus 2>/dev/null || true
+			"prometheus=$prometheus_version" >/dev/null || rc=$?
+		[ -z "$own_policy" ] || $sudo rm -f "$policy"
+		[ "$rc" = 0 ] || { log "prometheus: apt-get install prometheus=$prometheus_version failed ($rc)"; exit "$rc"; }
 	else
 		log "prometheus: Debian package $prometheus_version installed"
 	fi
