@@ -233,9 +233,12 @@ func (rt *replicaTracker) String() string {
 
 // checkRatePolicy verifies that no change in the history exceeds what the
 // behavior allows within period: scale up at most max(2 pods, +100 %), scale
-// down at most -50 % (values/sandbox.yaml). The base is the replica count a
-// little less than one period earlier (polling slack), which only makes the
-// check more lenient, never stricter, than the controller's own rule.
+// down at most -50 % (values/sandbox.yaml). As the controller does, the base
+// is where the period started: the lowest (for scale-up) or highest (for
+// scale-down) count seen in the window before the change, so two steps
+// inside one period count together. The window is 2 s shorter than the
+// period (polling slack), which only makes the check more lenient, never
+// stricter, than the controller's own rule.
 func checkRatePolicy(t *testing.T, rt *replicaTracker, period time.Duration) {
 	t.Helper()
 	h := rt.history()
@@ -250,14 +253,20 @@ func checkRatePolicy(t *testing.T, rt *replicaTracker, period time.Duration) {
 		return v
 	}
 	for _, s := range h[1:] {
-		base := at(s.at.Add(-period + 2*time.Second))
-		up := max(2*base, base+2)
-		down := int32(math.Floor(float64(base) / 2))
+		start := s.at.Add(-period + 2*time.Second)
+		low, high := at(start), at(start)
+		for _, p := range h {
+			if p.at.After(start) && p.at.Before(s.at) {
+				low, high = min(low, p.replicas), max(high, p.replicas)
+			}
+		}
+		up := max(2*low, low+2)
+		down := int32(math.Floor(float64(high) / 2))
 		if s.replicas > up {
-			t.Errorf("%s: %d → %d within %s exceeds the scale-up policies (max %d); history %s", rt.service, base, s.replicas, period, up, rt)
+			t.Errorf("%s: %d → %d within %s exceeds the scale-up policies (max %d); history %s", rt.service, low, s.replicas, period, up, rt)
 		}
 		if s.replicas < down {
-			t.Errorf("%s: %d → %d within %s exceeds the scale-down policy (min %d); history %s", rt.service, base, s.replicas, period, down, rt)
+			t.Errorf("%s: %d → %d within %s exceeds the scale-down policy (min %d); history %s", rt.service, high, s.replicas, period, down, rt)
 		}
 	}
 }
