@@ -354,10 +354,7 @@ func scaleUpSteps(t *testing.T) []loadStep {
 	if err != nil {
 		t.Fatal(err)
 	}
-	embTarget := podsTarget(emb, "gpu_utilization_percent")
-	if embTarget == 0 {
-		t.Fatalf("%s-hpa has no gpu_utilization_percent target", svcEmbedding)
-	}
+	embTarget := podsTarget(t, emb, "gpu_utilization_percent")
 	steps = append(steps, loadStep{svcEmbedding, sandbox.Demand{GPUUtilization: 5 * embTarget},
 		sandbox.DesiredReplicas(5*embTarget, embTarget, int(*emb.Spec.MinReplicas), int(emb.Spec.MaxReplicas))})
 	// reranking: GPU utilization, 3.75 pods' worth → 4.
@@ -365,7 +362,7 @@ func scaleUpSteps(t *testing.T) []loadStep {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rrTarget := podsTarget(rr, "gpu_utilization_percent")
+	rrTarget := podsTarget(t, rr, "gpu_utilization_percent")
 	steps = append(steps, loadStep{svcReranking, sandbox.Demand{GPUUtilization: 3.75 * rrTarget},
 		sandbox.DesiredReplicas(3.75*rrTarget, rrTarget, int(*rr.Spec.MinReplicas), int(rr.Spec.MaxReplicas))})
 	// docling-vlm: GPU memory, 3.5 pods' worth → 4; utilization stays low.
@@ -373,10 +370,7 @@ func scaleUpSteps(t *testing.T) []loadStep {
 	if err != nil {
 		t.Fatal(err)
 	}
-	memTarget := podsTarget(dl, "gpu_memory_usage_mb")
-	if memTarget == 0 {
-		t.Fatalf("%s-hpa has no gpu_memory_usage_mb target", svcDocling)
-	}
+	memTarget := podsTarget(t, dl, "gpu_memory_usage_mb")
 	steps = append(steps, loadStep{svcDocling, sandbox.Demand{GPUMemoryMB: 3.5 * memTarget, GPUUtilization: 40},
 		sandbox.DesiredReplicas(3.5*memTarget, memTarget, int(*dl.Spec.MinReplicas), int(dl.Spec.MaxReplicas))})
 	// gpu-management: cpu (Resource metric through metrics-server), 3.5
@@ -391,7 +385,7 @@ func scaleUpSteps(t *testing.T) []loadStep {
 	}
 	cpuReq := pods[0].Spec.Containers[0].Resources.Requests.Cpu().MilliValue()
 	memReq := pods[0].Spec.Containers[0].Resources.Requests.Memory().Value()
-	cpuTarget := resourceTarget(mg, corev1.ResourceCPU)
+	cpuTarget := resourceTarget(t, mg, corev1.ResourceCPU)
 	if cpuReq == 0 || cpuTarget == 0 {
 		t.Fatalf("%s: cpu request %dm, HPA cpu target %v%%: both are needed", svcManagement, cpuReq, cpuTarget)
 	}

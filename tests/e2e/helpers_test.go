@@ -340,24 +340,26 @@ func hpaCondition(hpa *autoscalingv2.HorizontalPodAutoscaler, typ autoscalingv2.
 	return corev1.ConditionUnknown, "", ""
 }
 
-// podsTarget returns an HPA's AverageValue target for a Pods metric.
-func podsTarget(hpa *autoscalingv2.HorizontalPodAutoscaler, metric string) float64 {
-	for _, m := range hpa.Spec.Metrics {
-		if m.Type == autoscalingv2.PodsMetricSourceType && m.Pods != nil && m.Pods.Metric.Name == metric && m.Pods.Target.AverageValue != nil {
-			return m.Pods.Target.AverageValue.AsApproximateFloat64()
-		}
+// podsTarget returns an HPA's AverageValue target for a Pods metric; the
+// test fails when the HPA has none.
+func podsTarget(t *testing.T, hpa *autoscalingv2.HorizontalPodAutoscaler, metric string) float64 {
+	t.Helper()
+	v, ok := sandbox.PodsTarget(hpa, metric)
+	if !ok {
+		t.Fatalf("HPA %s has no Pods target for %s", hpa.Name, metric)
 	}
-	return 0
+	return v
 }
 
-// resourceTarget returns an HPA's averageUtilization for a resource.
-func resourceTarget(hpa *autoscalingv2.HorizontalPodAutoscaler, name corev1.ResourceName) float64 {
-	for _, m := range hpa.Spec.Metrics {
-		if m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil && m.Resource.Name == name && m.Resource.Target.AverageUtilization != nil {
-			return float64(*m.Resource.Target.AverageUtilization)
-		}
+// resourceTarget returns an HPA's averageUtilization for a resource; the
+// test fails when the HPA has none.
+func resourceTarget(t *testing.T, hpa *autoscalingv2.HorizontalPodAutoscaler, name corev1.ResourceName) float64 {
+	t.Helper()
+	v, ok := sandbox.ResourceTarget(hpa, name)
+	if !ok {
+		t.Fatalf("HPA %s has no %s utilization target", hpa.Name, name)
 	}
-	return 0
+	return v
 }
 
 // restMapper maps manifests' kinds to resources.

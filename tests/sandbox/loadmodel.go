@@ -3,6 +3,9 @@ package sandbox
 import (
 	"math"
 	"sort"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Demand is the load one service must carry, as totals across all its pods.
@@ -75,4 +78,28 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// PodsTarget returns an HPA's AverageValue target for a Pods metric, the
+// per-pod value the load model's demand is measured against.
+func PodsTarget(hpa *autoscalingv2.HorizontalPodAutoscaler, metric string) (float64, bool) {
+	for _, m := range hpa.Spec.Metrics {
+		if m.Type == autoscalingv2.PodsMetricSourceType && m.Pods != nil && m.Pods.Metric.Name == metric &&
+			m.Pods.Target.AverageValue != nil {
+			return m.Pods.Target.AverageValue.AsApproximateFloat64(), true
+		}
+	}
+	return 0, false
+}
+
+// ResourceTarget returns an HPA's averageUtilization target (percent of
+// requests) for a resource metric.
+func ResourceTarget(hpa *autoscalingv2.HorizontalPodAutoscaler, name corev1.ResourceName) (float64, bool) {
+	for _, m := range hpa.Spec.Metrics {
+		if m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil && m.Resource.Name == name &&
+			m.Resource.Target.AverageUtilization != nil {
+			return float64(*m.Resource.Target.AverageUtilization), true
+		}
+	}
+	return 0, false
 }

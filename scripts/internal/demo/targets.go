@@ -43,7 +43,7 @@ func TargetFromHPA(hpa *autoscalingv2.HorizontalPodAutoscaler, pod corev1.PodSpe
 	}
 	switch driver {
 	case GPUUtilization, GPUMemory:
-		v, ok := podsTarget(hpa, string(driver))
+		v, ok := sandbox.PodsTarget(hpa, string(driver))
 		if !ok {
 			return t, fmt.Errorf("HPA %s has no Pods metric %s with an AverageValue target; the demo drives it (services.%s.targets in the values)",
 				hpa.Name, driver, t.Service)
@@ -54,12 +54,12 @@ func TargetFromHPA(hpa *autoscalingv2.HorizontalPodAutoscaler, pod corev1.PodSpe
 			t.HPAUnit = "MB"
 			// The service also does some GPU work: 40 % of its utilization
 			// target at min replicas, never enough to scale on.
-			if u, ok := podsTarget(hpa, string(GPUUtilization)); ok {
+			if u, ok := sandbox.PodsTarget(hpa, string(GPUUtilization)); ok {
 				t.Companion.GPUUtilization = 0.4 * u * float64(t.Min)
 			}
 		}
 	case CPU:
-		util, ok := resourceTarget(hpa, corev1.ResourceCPU)
+		util, ok := sandbox.ResourceTarget(hpa, corev1.ResourceCPU)
 		if !ok {
 			return t, fmt.Errorf("HPA %s has no Resource metric cpu with an averageUtilization target; the demo drives it", hpa.Name)
 		}
@@ -70,7 +70,7 @@ func TargetFromHPA(hpa *autoscalingv2.HorizontalPodAutoscaler, pod corev1.PodSpe
 		t.PerPod = float64(req) * util / 100
 		t.HPATarget, t.HPAUnit = util, "%"
 		// Memory at 30 % of requests at min replicas, below any sane target.
-		if _, ok := resourceTarget(hpa, corev1.ResourceMemory); ok {
+		if _, ok := sandbox.ResourceTarget(hpa, corev1.ResourceMemory); ok {
 			if mem := requests(pod, corev1.ResourceMemory); mem > 0 {
 				t.Companion.MemoryMiB = 0.3 * float64(mem) / (1 << 20) * float64(t.Min)
 			}
@@ -156,26 +156,6 @@ func Condition(hpa *autoscalingv2.HorizontalPodAutoscaler, typ autoscalingv2.Hor
 		}
 	}
 	return corev1.ConditionUnknown, ""
-}
-
-func podsTarget(hpa *autoscalingv2.HorizontalPodAutoscaler, metric string) (float64, bool) {
-	for _, m := range hpa.Spec.Metrics {
-		if m.Type == autoscalingv2.PodsMetricSourceType && m.Pods != nil && m.Pods.Metric.Name == metric &&
-			m.Pods.Target.AverageValue != nil {
-			return m.Pods.Target.AverageValue.AsApproximateFloat64(), true
-		}
-	}
-	return 0, false
-}
-
-func resourceTarget(hpa *autoscalingv2.HorizontalPodAutoscaler, name corev1.ResourceName) (float64, bool) {
-	for _, m := range hpa.Spec.Metrics {
-		if m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil && m.Resource.Name == name &&
-			m.Resource.Target.AverageUtilization != nil {
-			return float64(*m.Resource.Target.AverageUtilization), true
-		}
-	}
-	return 0, false
 }
 
 // requests sums a resource's requests over the pod's containers (millicores
