@@ -57,16 +57,6 @@ func fakeProc(t *testing.T) string {
 	return dir
 }
 
-func shortSocket(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "col")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return filepath.Join(dir, "kubelet.sock")
-}
-
 type stack struct {
 	coll *collector.Collector
 	sim  *simulated.Simulator
@@ -87,7 +77,7 @@ func newStack(t *testing.T, file string, timeout time.Duration) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := shortSocket(t)
+	sock := filepath.Join(podresourcestest.ShortDir(t), "kubelet.sock")
 	kube, err := podresourcestest.NewServer(sock)
 	if err != nil {
 		t.Fatal(err)

@@ -114,7 +114,7 @@ func FuzzMapOwners(f *testing.F) {
 func startServer(t *testing.T) (*podresourcestest.Server, string) {
 	t.Helper()
 	// Unix socket paths are limited to ~108 bytes; t.TempDir can be long.
-	path := filepath.Join(shortTempDir(t), "kubelet.sock")
+	path := filepath.Join(podresourcestest.ShortDir(t), "kubelet.sock")
 	srv, err := podresourcestest.NewServer(path)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func TestClientHungKubeletTimesOut(t *testing.T) {
 }
 
 func TestClientAbsentSocket(t *testing.T) {
-	path := filepath.Join(shortTempDir(t), "kubelet.sock")
+	path := filepath.Join(podresourcestest.ShortDir(t), "kubelet.sock")
 	c := newClient(t, path, time.Second)
 	_, err := c.Owners(context.Background())
 	if err == nil || podresources.ErrorReason(err) != "unavailable" {

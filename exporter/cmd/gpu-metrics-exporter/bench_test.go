@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 // README). It returns the simulation file and the socket.
 func benchNode(tb testing.TB) (file, sock string) {
 	tb.Helper()
-	dir := shortDir(tb)
+	dir := podresourcestest.ShortDir(tb)
 	var sim strings.Builder
 	sim.WriteString("gpus:\n")
 	var allocs []podresourcestest.Allocation

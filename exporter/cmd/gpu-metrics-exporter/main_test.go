@@ -90,17 +90,6 @@ func TestParseConfigErrorsSayWhatToFix(t *testing.T) {
 	}
 }
 
-// shortDir is a temporary directory short enough for unix socket paths.
-func shortDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "gme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return dir
-}
-
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -178,7 +167,7 @@ const simFile = `gpus:
 `
 
 func TestRunSimulatedEndToEnd(t *testing.T) {
-	dir := shortDir(t)
+	dir := podresourcestest.ShortDir(t)
 	sock := filepath.Join(dir, "kubelet.sock")
 	kube, err := podresourcestest.NewServer(sock)
 	if err != nil {
@@ -429,7 +418,7 @@ func TestShutdownWithHungCollection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the shutdown timeout; skipped with -short")
 	}
-	fifo := filepath.Join(shortDir(t), "gpus.yaml")
+	fifo := filepath.Join(podresourcestest.ShortDir(t), "gpus.yaml")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}

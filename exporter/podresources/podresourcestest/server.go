@@ -168,3 +168,24 @@ func podResources(allocs []Allocation) []*podresourcesv1.PodResources {
 	}
 	return pods
 }
+
+// TB is the part of testing.TB that ShortDir needs (this package is also
+// linked into the sandbox, so it does not import testing).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
+// ShortDir makes a temporary directory, removed when the test ends, short
+// enough for unix socket paths (limited to about 108 bytes, which
+// t.TempDir() can exceed).
+func ShortDir(t TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "pr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
