@@ -349,30 +349,27 @@ func scaleUpSteps(t *testing.T) []loadStep {
 	ctx := context.Background()
 	var steps []loadStep
 	get := func(svc string) (*autoscalingv2.HorizontalPodAutoscaler, error) { return getHPA(ctx, cs, svc) }
-	// embedding: GPU utilization, 5 pods' worth at the target.
-	emb, err := get(svcEmbedding)
-	if err != nil {
-		t.Fatal(err)
+	// podsStep loads a service with `worth` pods' worth of its Pods metric's
+	// target; set puts that total into the right field of the demand.
+	podsStep := func(svc, metric string, worth float64, set func(d *sandbox.Demand, total float64)) loadStep {
+		t.Helper()
+		h, err := get(svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := podsTarget(t, h, metric)
+		var d sandbox.Demand
+		set(&d, worth*target)
+		return loadStep{svc, d, sandbox.DesiredReplicas(worth*target, target, int(*h.Spec.MinReplicas), int(h.Spec.MaxReplicas))}
 	}
-	embTarget := podsTarget(t, emb, "gpu_utilization_percent")
-	steps = append(steps, loadStep{svcEmbedding, sandbox.Demand{GPUUtilization: 5 * embTarget},
-		sandbox.DesiredReplicas(5*embTarget, embTarget, int(*emb.Spec.MinReplicas), int(emb.Spec.MaxReplicas))})
-	// reranking: GPU utilization, 3.75 pods' worth → 4.
-	rr, err := get(svcReranking)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rrTarget := podsTarget(t, rr, "gpu_utilization_percent")
-	steps = append(steps, loadStep{svcReranking, sandbox.Demand{GPUUtilization: 3.75 * rrTarget},
-		sandbox.DesiredReplicas(3.75*rrTarget, rrTarget, int(*rr.Spec.MinReplicas), int(rr.Spec.MaxReplicas))})
-	// docling-vlm: GPU memory, 3.5 pods' worth → 4; utilization stays low.
-	dl, err := get(svcDocling)
-	if err != nil {
-		t.Fatal(err)
-	}
-	memTarget := podsTarget(t, dl, "gpu_memory_usage_mb")
-	steps = append(steps, loadStep{svcDocling, sandbox.Demand{GPUMemoryMB: 3.5 * memTarget, GPUUtilization: 40},
-		sandbox.DesiredReplicas(3.5*memTarget, memTarget, int(*dl.Spec.MinReplicas), int(dl.Spec.MaxReplicas))})
+	steps = append(steps,
+		// embedding: GPU utilization, 5 pods' worth at the target.
+		podsStep(svcEmbedding, "gpu_utilization_percent", 5, func(d *sandbox.Demand, v float64) { d.GPUUtilization = v }),
+		// reranking: GPU utilization, 3.75 pods' worth → 4.
+		podsStep(svcReranking, "gpu_utilization_percent", 3.75, func(d *sandbox.Demand, v float64) { d.GPUUtilization = v }),
+		// docling-vlm: GPU memory, 3.5 pods' worth → 4; utilization stays low.
+		podsStep(svcDocling, "gpu_memory_usage_mb", 3.5, func(d *sandbox.Demand, v float64) { d.GPUMemoryMB, d.GPUUtilization = v, 40 }),
+	)
 	// gpu-management: cpu (Resource metric through metrics-server), 3.5
 	// pods' worth of the cpu target → 4; memory at 30 % of requests at 4 pods.
 	mg, err := get(svcManagement)
