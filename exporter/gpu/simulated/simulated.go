@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -17,9 +16,9 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh200"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
-	"github.com/google/uuid"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu"
+	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simuuid"
 )
 
 var models = map[string]func() *server.Server{
@@ -95,7 +94,7 @@ func New(opts Options) (*Simulator, error) {
 	s.limits = Limits{Devices: len(srv.Devices), MemoryTotalMB: srv.Devices[0].(*server.Device).Config.MemoryMB}
 	s.defaultUUID = make([]string, len(srv.Devices))
 	for i := range s.defaultUUID {
-		s.defaultUUID[i] = "GPU-" + uuid.NewSHA1(uuid.NameSpaceOID, []byte(opts.NodeName+"/"+opts.Model+"/"+strconv.Itoa(i))).String()
+		s.defaultUUID[i] = simuuid.UUID(opts.NodeName, opts.Model, i)
 	}
 	s.samples = make([][]sample, len(srv.Devices))
 	s.states = make([]State, len(srv.Devices))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu"
+	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simuuid"
 )
 
 var a100 = Limits{Devices: 8, MemoryTotalMB: 40960}
@@ -146,6 +147,10 @@ func TestModels(t *testing.T) {
 		if sim.Limits() != (Limits{Devices: 8, MemoryTotalMB: w.mem}) {
 			t.Errorf("%s limits = %+v", model, sim.Limits())
 		}
+		// The fake device plugin advertises simuuid.Devices(model) GPUs.
+		if n := simuuid.Devices(model); n != sim.Limits().Devices {
+			t.Errorf("%s: simuuid.Devices = %d, the mock has %d", model, n, sim.Limits().Devices)
+		}
 		res, err := gpu.NewReader(sim, 30*time.Second).Collect()
 		if err != nil {
 			t.Fatalf("%s: %v", model, err)
@@ -222,7 +227,10 @@ func TestSimulatorUUIDsAreStablePerNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out []string
-		for _, d := range res.Devices {
+		for i, d := range res.Devices {
+			if want := simuuid.UUID(node, "dgxh100", i); d.UUID != want {
+				t.Errorf("gpu %d uuid %s, want simuuid's %s (the device plugin advertises that one)", i, d.UUID, want)
+			}
 			out = append(out, d.UUID)
 		}
 		return out

@@ -1,0 +1,24 @@
+// Package simuuid derives the UUIDs of simulated GPUs. It is the one owner
+// of that fact: the exporter's simulated backend names its devices with it,
+// and the sandbox's fake device plugin advertises the same IDs to the
+// kubelet, so the pod-resources API hands out exactly the UUIDs the exporter
+// reports. It has no cgo dependency (unlike go-nvml's mocks).
+package simuuid
+
+import (
+	"strconv"
+
+	"github.com/google/uuid"
+)
+
+// Models and their GPU counts (go-nvml's mock DGX servers have 8 each).
+var deviceCounts = map[string]int{"dgxa100": 8, "dgxh100": 8, "dgxh200": 8}
+
+// Devices is the number of GPUs of a simulated model, 0 for an unknown one.
+func Devices(model string) int { return deviceCounts[model] }
+
+// UUID is the stable UUID of GPU index on node for model, in the form NVML
+// reports ("GPU-" and a name-based UUID).
+func UUID(node, model string, index int) string {
+	return "GPU-" + uuid.NewSHA1(uuid.NameSpaceOID, []byte(node+"/"+model+"/"+strconv.Itoa(index))).String()
+}

@@ -1,0 +1,29 @@
+package simuuid
+
+import "testing"
+
+func TestUUIDStableAndDistinct(t *testing.T) {
+	seen := map[string]string{}
+	for _, node := range []string{"node-a", "node-b"} {
+		for i := range Devices("dgxa100") {
+			u := UUID(node, "dgxa100", i)
+			if u != UUID(node, "dgxa100", i) {
+				t.Fatalf("UUID(%s, %d) is not stable", node, i)
+			}
+			if len(u) != len("GPU-")+36 || u[:4] != "GPU-" {
+				t.Fatalf("UUID(%s, %d) = %q: want GPU-<uuid>", node, i, u)
+			}
+			key := node + "/" + string(rune('0'+i))
+			if prev, dup := seen[u]; dup {
+				t.Fatalf("UUID %s for %s and %s", u, prev, key)
+			}
+			seen[u] = key
+		}
+	}
+	if UUID("n", "dgxa100", 0) == UUID("n", "dgxh100", 0) {
+		t.Error("models share UUIDs")
+	}
+	if Devices("nope") != 0 {
+		t.Error("unknown model has devices")
+	}
+}
