@@ -72,7 +72,7 @@ build: tools ## build every Go package, the exporter and the operator commands i
 # binary (helm, promtool, cluster binaries) fails instead; they were all built above.
 # Packages whose tests start a sandbox cluster; they run one at a time (-p 1)
 # so that two clusters never share the 2 cores of a CI machine.
-CLUSTER_PKGS := ./tests/sandbox ./tests/e2e ./scripts/cmd/sandbox ./scripts/cmd/deploy-auto-scaling
+CLUSTER_PKGS := ./internal/sandbox ./tests/e2e ./scripts/cmd/sandbox ./scripts/cmd/deploy-auto-scaling
 
 .PHONY: test
 test: tools cluster-tools ## run every test tier: exporter (with -race), chart render and unit, then the clusters

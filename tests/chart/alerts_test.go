@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
-
-	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
 )
 
 // promtoolPath finds promtool: the project's bin/ (linked by the cluster tools build) first, then PATH.
@@ -23,7 +23,7 @@ func promtoolPath(t *testing.T) string {
 	}
 	p, err := exec.LookPath("promtool")
 	if err != nil {
-		sandbox.SkipOrFail(t, "promtool is missing: run `make cluster-tools` (links bin/promtool) or install Debian's prometheus package")
+		prereq.SkipOrFail(t, "promtool is missing: run `make cluster-tools` (links bin/promtool) or install Debian's prometheus package")
 	}
 	return p
 }

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+	"github.com/medical-kg/gpu-autoscaling/internal/repo"
+
 	"github.com/gruntwork-io/terratest/modules/helm"
 	"github.com/gruntwork-io/terratest/modules/k8s"
 	"github.com/gruntwork-io/terratest/modules/logger"
@@ -25,8 +28,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	"sigs.k8s.io/yaml"
-
-	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
 )
 
 const (
@@ -45,19 +46,12 @@ var monitoringAPIs = []string{
 // unstructuredGroups are API groups whose objects are decoded as unstructured (CRDs without Go types here).
 var unstructuredGroups = map[string]bool{"monitoring.coreos.com": true, "cert-manager.io": true}
 
-// repoRoot finds the module root (the folder holding go.mod) above the test's working directory.
+// repoRoot is the repository root (the test fails outside the checkout).
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := repo.Root()
 	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "go.mod not found above the test directory")
-		dir = parent
-	}
+	return root
 }
 
 func chartPath(t *testing.T, name string) string {
@@ -67,17 +61,9 @@ func chartPath(t *testing.T, name string) string {
 // TestMain puts the project's bin/ first on PATH: Terratest runs `helm` from PATH, and only the pinned
 // bin/helm may answer.
 func TestMain(m *testing.M) {
-	if dir, err := os.Getwd(); err == nil {
-		for ; ; dir = filepath.Dir(dir) {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				bin := filepath.Join(dir, "bin")
-				_ = os.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-				break
-			}
-			if filepath.Dir(dir) == dir {
-				break
-			}
-		}
+	if err := prereq.PutBinFirstOnPath(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
 	os.Exit(m.Run())
 }
@@ -87,7 +73,7 @@ func requireHelm(t *testing.T) {
 	t.Helper()
 	bin := filepath.Join(repoRoot(t), "bin")
 	if _, err := os.Stat(filepath.Join(bin, "helm")); err != nil {
-		sandbox.SkipOrFail(t, "bin/helm is missing: run `make tools` to build the pinned helm CLI")
+		prereq.SkipOrFail(t, "bin/helm is missing: run `make tools` to build the pinned helm CLI")
 	}
 	got, err := exec.LookPath("helm")
 	require.NoError(t, err)

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
+	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
+
 	"github.com/gruntwork-io/terratest/modules/helm"
 	"github.com/gruntwork-io/terratest/modules/logger"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -27,8 +31,6 @@ import (
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 	custommetrics "k8s.io/metrics/pkg/client/custom_metrics"
 	"sigs.k8s.io/yaml"
-
-	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
 )
 
 // The four services of the contract and the load each gets in the
@@ -41,7 +43,7 @@ const (
 	svcDocling    = "docling-vlm-service"
 )
 
-var apiServices = []string{"v1beta1.custom.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"}
+var apiServices = contract.CustomMetricsAPIServices()
 
 // TestE2E runs the suite in order on the one sandbox TestMain started.
 func TestE2E(t *testing.T) {
@@ -162,7 +164,7 @@ func testAPIServices(t *testing.T) {
 		if err != nil {
 			t.Fatalf("APIService %s: %v", name, err)
 		}
-		if ok, err := sandbox.APIServiceAvailable(ctx, env.sb.RESTConfig(), name); !ok {
+		if ok, err := apiServiceAvailable(ctx, name); !ok {
 			t.Errorf("APIService %s not Available: %v", name, err)
 		}
 		if svc.Spec.InsecureSkipTLSVerify {
@@ -225,7 +227,7 @@ func testMetricsServedAsHPA(t *testing.T) {
 	rm := resourceMetricsClient(t, asHPA)
 	for _, hpa := range hpas.Items {
 		service := hpa.Spec.ScaleTargetRef.Name
-		for _, metric := range hpaPodsMetrics(&hpa) {
+		for _, metric := range hpastatus.PodsMetrics(&hpa) {
 			for version, c := range map[string]custommetrics.CustomMetricsClient{"v1beta1": v1beta1, "v1beta2": v1beta2} {
 				eventually(t, 90*time.Second, time.Second, fmt.Sprintf("%s %s for every pod via %s", service, metric, version),
 					func(ctx context.Context) (bool, string) {
@@ -246,7 +248,7 @@ func testMetricsServedAsHPA(t *testing.T) {
 					})
 			}
 		}
-		if res := hpaResourceMetrics(&hpa); len(res) > 0 {
+		if res := hpastatus.ResourceMetrics(&hpa); len(res) > 0 {
 			eventually(t, 90*time.Second, time.Second, fmt.Sprintf("%s resource metrics %v for every pod", service, res),
 				func(ctx context.Context) (bool, string) {
 					pods, err := runningPods(ctx, cs, service)
@@ -316,7 +318,7 @@ func testSeriesAttribution(t *testing.T) {
 				got[string(s.Metric["pod"])] = int(s.Value)
 			}
 			for _, p := range pods {
-				gpus := p.Spec.Containers[0].Resources.Limits[sandbox.GPUResource]
+				gpus := p.Spec.Containers[0].Resources.Limits[contract.GPUResource]
 				if got[p.Name] != int(gpus.Value()) {
 					return false, fmt.Sprintf("pod %s: %d GPU series, want %d (series by pod: %v)", p.Name, got[p.Name], gpus.Value(), got)
 				}
@@ -336,7 +338,7 @@ func testSeriesAttribution(t *testing.T) {
 // loadStep is the closed loop's scale-up load for each service.
 type loadStep struct {
 	service string
-	demand  sandbox.Demand
+	demand  loadmodel.Demand
 	// want computes the expected replicas from the HPA and running pods.
 	want int
 }
@@ -351,24 +353,24 @@ func scaleUpSteps(t *testing.T) []loadStep {
 	get := func(svc string) (*autoscalingv2.HorizontalPodAutoscaler, error) { return getHPA(ctx, cs, svc) }
 	// podsStep loads a service with `worth` pods' worth of its Pods metric's
 	// target; set puts that total into the right field of the demand.
-	podsStep := func(svc, metric string, worth float64, set func(d *sandbox.Demand, total float64)) loadStep {
+	podsStep := func(svc, metric string, worth float64, set func(d *loadmodel.Demand, total float64)) loadStep {
 		t.Helper()
 		h, err := get(svc)
 		if err != nil {
 			t.Fatal(err)
 		}
 		target := podsTarget(t, h, metric)
-		var d sandbox.Demand
+		var d loadmodel.Demand
 		set(&d, worth*target)
-		return loadStep{svc, d, sandbox.DesiredReplicas(worth*target, target, int(*h.Spec.MinReplicas), int(h.Spec.MaxReplicas))}
+		return loadStep{svc, d, loadmodel.DesiredReplicas(worth*target, target, int(*h.Spec.MinReplicas), int(h.Spec.MaxReplicas))}
 	}
 	steps = append(steps,
 		// embedding: GPU utilization, 5 pods' worth at the target.
-		podsStep(svcEmbedding, "gpu_utilization_percent", 5, func(d *sandbox.Demand, v float64) { d.GPUUtilization = v }),
+		podsStep(svcEmbedding, "gpu_utilization_percent", 5, func(d *loadmodel.Demand, v float64) { d.GPUUtilization = v }),
 		// reranking: GPU utilization, 3.75 pods' worth → 4.
-		podsStep(svcReranking, "gpu_utilization_percent", 3.75, func(d *sandbox.Demand, v float64) { d.GPUUtilization = v }),
+		podsStep(svcReranking, "gpu_utilization_percent", 3.75, func(d *loadmodel.Demand, v float64) { d.GPUUtilization = v }),
 		// docling-vlm: GPU memory, 3.5 pods' worth → 4; utilization stays low.
-		podsStep(svcDocling, "gpu_memory_usage_mb", 3.5, func(d *sandbox.Demand, v float64) { d.GPUMemoryMB, d.GPUUtilization = v, 40 }),
+		podsStep(svcDocling, "gpu_memory_usage_mb", 3.5, func(d *loadmodel.Demand, v float64) { d.GPUMemoryMB, d.GPUUtilization = v, 40 }),
 	)
 	// gpu-management: cpu (Resource metric through metrics-server), 3.5
 	// pods' worth of the cpu target → 4; memory at 30 % of requests at 4 pods.
@@ -387,8 +389,8 @@ func scaleUpSteps(t *testing.T) []loadStep {
 		t.Fatalf("%s: cpu request %dm, HPA cpu target %v%%: both are needed", svcManagement, cpuReq, cpuTarget)
 	}
 	perPodTarget := float64(cpuReq) * cpuTarget / 100
-	wantMg := sandbox.DesiredReplicas(3.5*perPodTarget, perPodTarget, int(*mg.Spec.MinReplicas), int(mg.Spec.MaxReplicas))
-	steps = append(steps, loadStep{svcManagement, sandbox.Demand{CPUMillicores: 3.5 * perPodTarget,
+	wantMg := loadmodel.DesiredReplicas(3.5*perPodTarget, perPodTarget, int(*mg.Spec.MinReplicas), int(mg.Spec.MaxReplicas))
+	steps = append(steps, loadStep{svcManagement, loadmodel.Demand{CPUMillicores: 3.5 * perPodTarget,
 		MemoryMiB: float64(wantMg) * float64(memReq) / (1 << 20) * 0.30}, wantMg})
 	return steps
 }
@@ -476,8 +478,8 @@ func waitReplicas(t *testing.T, cs *kubernetes.Clientset, svc string, n int, tim
 			h, _ := getHPA(ctx, cs, svc)
 			status := ""
 			if h != nil {
-				_, reason, msg := hpaCondition(h, "ScalingActive")
-				status = fmt.Sprintf("HPA desired %d, ScalingActive %s: %s", h.Status.DesiredReplicas, reason, msg)
+				c, _ := hpastatus.FindCondition(h, autoscalingv2.ScalingActive)
+				status = fmt.Sprintf("HPA desired %d, ScalingActive %s: %s", h.Status.DesiredReplicas, c.Reason, c.Message)
 			}
 			last = fmt.Sprintf("replicas %d, running %d; %s", *dep.Spec.Replicas, len(pods), status)
 		} else if err != nil {
@@ -505,7 +507,7 @@ func testAdapterFault(t *testing.T) {
 	}
 	killedAt := time.Now()
 	eventually(t, 90*time.Second, time.Second, "v1beta1.custom.metrics.k8s.io unavailable", func(ctx context.Context) (bool, string) {
-		ok, err := sandbox.APIServiceAvailable(ctx, env.sb.RESTConfig(), apiServices[0])
+		ok, err := apiServiceAvailable(ctx, apiServices[0])
 		return !ok, fmt.Sprint(err)
 	})
 	t.Logf("figure: adapter killed → APIService unavailable in %s", time.Since(killedAt).Round(100*time.Millisecond))
@@ -514,8 +516,8 @@ func testAdapterFault(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		status, reason, msg := hpaCondition(h, "ScalingActive")
-		return status == corev1.ConditionFalse && strings.Contains(reason, "Failed"), fmt.Sprintf("ScalingActive %s %s: %s", status, reason, msg)
+		c, _ := hpastatus.FindCondition(h, autoscalingv2.ScalingActive)
+		return c.Status == corev1.ConditionFalse && strings.Contains(c.Reason, "Failed"), fmt.Sprintf("ScalingActive %s %s: %s", c.Status, c.Reason, c.Message)
 	})
 	// With the metric gone, replicas must hold, not fall to min (cpu/memory
 	// alone would say "scale down"). A wrong scale-down would only show after
@@ -551,8 +553,8 @@ func testAdapterFault(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		status, reason, msg := hpaCondition(h, "ScalingActive")
-		return status == corev1.ConditionTrue, fmt.Sprintf("ScalingActive %s %s: %s", status, reason, msg)
+		c, _ := hpastatus.FindCondition(h, autoscalingv2.ScalingActive)
+		return c.Status == corev1.ConditionTrue, fmt.Sprintf("ScalingActive %s %s: %s", c.Status, c.Reason, c.Message)
 	})
 	t.Logf("figure: adapter back → HPA active again %s after the kill", time.Since(killedAt).Round(time.Second))
 }
@@ -600,7 +602,7 @@ func testUpgradeRollback(t *testing.T) {
 	// (started with the first revision's files) still serves both APIServices.
 	for _, name := range apiServices {
 		eventually(t, 30*time.Second, time.Second, name+" Available after upgrade", func(ctx context.Context) (bool, string) {
-			ok, err := sandbox.APIServiceAvailable(ctx, env.sb.RESTConfig(), name)
+			ok, err := apiServiceAvailable(ctx, name)
 			return ok, fmt.Sprint(err)
 		})
 	}
@@ -627,7 +629,7 @@ func testClosedLoopDown(t *testing.T) {
 	}
 	for _, st := range upSteps {
 		tracker(cs, st.service).mark(ctx, cs)
-		env.plane.SetDemand(st.service, sandbox.Demand{})
+		env.plane.SetDemand(st.service, loadmodel.Demand{})
 	}
 	stepAt := time.Now()
 	var wg sync.WaitGroup

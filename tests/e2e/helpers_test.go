@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/apiservice"
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
 
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -24,14 +27,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 	custommetrics "k8s.io/metrics/pkg/client/custom_metrics"
-
-	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
 )
 
 const (
-	namespace = sandbox.DefaultNamespace
+	namespace = contract.DefaultNamespace
 	// hpaUser is the HPA controller's own identity (kcm runs with
 	// --use-service-account-credentials): metrics are read as it, never as
 	// admin, because system:masters would hide broken RBAC.
@@ -307,44 +309,11 @@ func podMetricValues(t *testing.T, c custommetrics.CustomMetricsClient, service,
 	return out, nil
 }
 
-// hpaPodsMetrics lists the Pods metric names an HPA uses.
-func hpaPodsMetrics(hpa *autoscalingv2.HorizontalPodAutoscaler) []string {
-	var out []string
-	for _, m := range hpa.Spec.Metrics {
-		if m.Type == autoscalingv2.PodsMetricSourceType && m.Pods != nil {
-			out = append(out, m.Pods.Metric.Name)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// hpaResourceMetrics lists the Resource metric names an HPA uses.
-func hpaResourceMetrics(hpa *autoscalingv2.HorizontalPodAutoscaler) []corev1.ResourceName {
-	var out []corev1.ResourceName
-	for _, m := range hpa.Spec.Metrics {
-		if m.Type == autoscalingv2.ResourceMetricSourceType && m.Resource != nil {
-			out = append(out, m.Resource.Name)
-		}
-	}
-	return out
-}
-
-// hpaCondition returns an HPA condition's status and reason.
-func hpaCondition(hpa *autoscalingv2.HorizontalPodAutoscaler, typ autoscalingv2.HorizontalPodAutoscalerConditionType) (corev1.ConditionStatus, string, string) {
-	for _, c := range hpa.Status.Conditions {
-		if c.Type == typ {
-			return c.Status, c.Reason, c.Message
-		}
-	}
-	return corev1.ConditionUnknown, "", ""
-}
-
 // podsTarget returns an HPA's AverageValue target for a Pods metric; the
 // test fails when the HPA has none.
 func podsTarget(t *testing.T, hpa *autoscalingv2.HorizontalPodAutoscaler, metric string) float64 {
 	t.Helper()
-	v, ok := sandbox.PodsTarget(hpa, metric)
+	v, ok := hpastatus.PodsTarget(hpa, metric)
 	if !ok {
 		t.Fatalf("HPA %s has no Pods target for %s", hpa.Name, metric)
 	}
@@ -355,11 +324,20 @@ func podsTarget(t *testing.T, hpa *autoscalingv2.HorizontalPodAutoscaler, metric
 // test fails when the HPA has none.
 func resourceTarget(t *testing.T, hpa *autoscalingv2.HorizontalPodAutoscaler, name corev1.ResourceName) float64 {
 	t.Helper()
-	v, ok := sandbox.ResourceTarget(hpa, name)
+	v, ok := hpastatus.ResourceTarget(hpa, name)
 	if !ok {
 		t.Fatalf("HPA %s has no %s utilization target", hpa.Name, name)
 	}
 	return v
+}
+
+// apiServiceAvailable asks the aggregator (as admin) whether an APIService is Available.
+func apiServiceAvailable(ctx context.Context, name string) (bool, error) {
+	agg, err := aggregator.NewForConfig(env.sb.RESTConfig())
+	if err != nil {
+		return false, err
+	}
+	return apiservice.Available(ctx, agg, name)
 }
 
 // restMapper maps manifests' kinds to resources.

@@ -18,7 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
 // Compressed timings of the e2e sandbox (the chart's sandbox values compress
@@ -36,7 +38,7 @@ type suite struct {
 	sb        *sandbox.Sandbox
 	plane     *sandbox.GPUPlane
 	skip      string
-	missing   bool // skip is a missing prerequisite: a failure under sandbox.RequireEnv
+	missing   bool // skip is a missing prerequisite: a failure under prereq.RequireEnv
 	err       error
 	coldStart time.Duration
 	install   time.Duration
@@ -91,8 +93,8 @@ func setup(ctx context.Context) func() {
 		env.skip, env.missing = err.Error(), true
 		return func() {}
 	}
-	for _, bin := range []string{sandbox.BinHelm, sandbox.BinAdapter} {
-		if _, err := sandbox.FindBinary(bin); err != nil {
+	for _, bin := range []string{prereq.Helm, prereq.Adapter} {
+		if _, err := prereq.FindBinary(bin); err != nil {
 			env.skip, env.missing = err.Error(), true
 			return func() {}
 		}
@@ -129,7 +131,7 @@ func setup(ctx context.Context) func() {
 		},
 	})
 	if err != nil {
-		if errors.Is(err, sandbox.ErrMissingBinary) {
+		if errors.Is(err, prereq.ErrMissing) {
 			env.skip, env.missing = err.Error(), true
 		} else {
 			env.err = fmt.Errorf("install the GPU plane (logs in %s): %w", filepath.Join(env.sb.Dir(), "logs"), err)
@@ -145,7 +147,7 @@ func setup(ctx context.Context) func() {
 func need(t *testing.T) *suite {
 	t.Helper()
 	if env.missing {
-		sandbox.SkipOrFail(t, env.skip)
+		prereq.SkipOrFail(t, env.skip)
 	}
 	if env.skip != "" {
 		t.Skip(env.skip)

@@ -16,6 +16,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+	"github.com/medical-kg/gpu-autoscaling/internal/repo"
+
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -23,10 +28,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/medical-kg/gpu-autoscaling/scripts/internal/cluster"
-	"github.com/medical-kg/gpu-autoscaling/scripts/internal/demo"
-	"github.com/medical-kg/gpu-autoscaling/scripts/internal/doctor"
-	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
+	"github.com/medical-kg/gpu-autoscaling/internal/cluster"
+	"github.com/medical-kg/gpu-autoscaling/internal/demo"
+	"github.com/medical-kg/gpu-autoscaling/internal/doctor"
+	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
 // Exit codes.
@@ -47,7 +52,7 @@ const (
 	// chart always renders behavior, whose window wins.
 	downscaleStabilization = 30 * time.Second
 	gpusPerNode            = 8
-	namespace              = sandbox.DefaultNamespace
+	namespace              = contract.DefaultNamespace
 )
 
 type options struct {
@@ -60,7 +65,7 @@ type options struct {
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	root, rootErr := sandbox.RepoRoot()
+	root, rootErr := repo.Root()
 	defOut, defDir := filepath.Join("out", "demo"), ".sandbox"
 	if rootErr == nil {
 		defOut, defDir = filepath.Join(root, "out", "demo"), filepath.Join(root, ".sandbox")
@@ -95,8 +100,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 // missingBinaries lists the binaries the demo needs that are not built yet.
 func missingBinaries() []string {
 	var missing []string
-	for _, b := range append(append([]string(nil), sandbox.ClusterBinaries...), sandbox.BinAdapter, sandbox.BinHelm) {
-		if _, err := sandbox.FindBinary(b); err != nil {
+	for _, b := range append(append([]string(nil), sandbox.ClusterBinaries...), prereq.Adapter, prereq.Helm) {
+		if _, err := prereq.FindBinary(b); err != nil {
 			missing = append(missing, b)
 		}
 	}
@@ -123,7 +128,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if missing := missingBinaries(); len(missing) > 0 {
-		bin, _ := sandbox.BinDir()
+		bin, _ := prereq.BinDir()
 		fmt.Fprintf(stderr, "demo: %s not built in %s: run `make cluster-tools` (helm and kubectl: `make tools`); `make demo` runs both first\n",
 			strings.Join(missing, ", "), bin)
 		return exitUsage
@@ -495,10 +500,10 @@ func (d *demoRun) waitMetrics(ctx context.Context, targets []demo.Target) error 
 					pending = append(pending, t.Service+": no HPA")
 					continue
 				}
-				status, reason := demo.Condition(h, autoscalingv2.ScalingActive)
+				active, _ := hpastatus.FindCondition(h, autoscalingv2.ScalingActive)
 				switch {
-				case status != corev1.ConditionTrue:
-					pending = append(pending, strings.TrimSpace(fmt.Sprintf("%s: ScalingActive %s %s", d.sc.Services[i].Short, status, reason)))
+				case active.Status != corev1.ConditionTrue:
+					pending = append(pending, strings.TrimSpace(fmt.Sprintf("%s: ScalingActive %s %s", d.sc.Services[i].Short, active.Status, active.Reason)))
 				case math.IsNaN(x.Current):
 					pending = append(pending, fmt.Sprintf("%s: no %s value yet", d.sc.Services[i].Short, t.Driver))
 				case x.Replicas != x.Expected || x.Ready != x.Expected:
@@ -664,7 +669,7 @@ func (d *demoRun) doctor(ctx context.Context, rec demo.Record) (bool, error) {
 	for _, s := range rec.Series {
 		flap = max(flap, 2*(s.Target.Expected(s.Load.Peak)-s.Target.Min))
 	}
-	checks, err := doctor.Run(ctx, doctor.Config{Namespace: namespace, Release: sandbox.DefaultRelease,
+	checks, err := doctor.Run(ctx, doctor.Config{Namespace: namespace, Release: contract.DefaultRelease,
 		Kube: c.Kube, Aggregator: c.Aggregator, CustomMetrics: c.CustomMetrics,
 		Prometheus: promv1.NewAPI(prom), PrometheusURL: d.sb.PrometheusURL(), FlapThreshold: flap})
 	var buf bytes.Buffer

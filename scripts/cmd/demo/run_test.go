@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/scripts/internal/demo"
+	"github.com/medical-kg/gpu-autoscaling/internal/demo"
 )
 
 func TestBadFlagsExit2(t *testing.T) {

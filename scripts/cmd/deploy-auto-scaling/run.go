@@ -11,14 +11,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/textfmt"
+
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/medical-kg/gpu-autoscaling/scripts/internal/cluster"
-	"github.com/medical-kg/gpu-autoscaling/scripts/internal/deploy"
-	"github.com/medical-kg/gpu-autoscaling/scripts/internal/doctor"
-	"github.com/medical-kg/gpu-autoscaling/scripts/internal/hpastatus"
+	"github.com/medical-kg/gpu-autoscaling/internal/cluster"
+	"github.com/medical-kg/gpu-autoscaling/internal/deploy"
+	"github.com/medical-kg/gpu-autoscaling/internal/doctor"
+	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
 )
 
 // Exit codes.
@@ -69,13 +72,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.values, "values", "values file for deploy (repeatable; later files win)")
 	fs.Var(&o.values, "f", "shorthand for --values")
 	fs.Var(&o.sets, "set", "key=value override for deploy (repeatable; Helm --set syntax)")
-	fs.StringVar(&o.namespace, "namespace", deploy.DefaultNamespace, "namespace of the release (created by deploy if absent)")
-	fs.StringVar(&o.namespace, "n", deploy.DefaultNamespace, "shorthand for --namespace")
-	fs.StringVar(&o.release, "release", deploy.DefaultRelease, "Helm release name")
-	fs.StringVar(&o.chart, "chart", deploy.DefaultChart, "chart path (relative to the working directory or the repository root)")
+	fs.StringVar(&o.namespace, "namespace", contract.DefaultNamespace, "namespace of the release (created by deploy if absent)")
+	fs.StringVar(&o.namespace, "n", contract.DefaultNamespace, "shorthand for --namespace")
+	fs.StringVar(&o.release, "release", contract.DefaultRelease, "Helm release name")
+	fs.StringVar(&o.chart, "chart", contract.DefaultChart, "chart path (relative to the working directory or the repository root)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&o.kubeContext, "context", "", "kubeconfig context (default: the current context)")
-	fs.DurationVar(&o.timeout, "timeout", deploy.DefaultTimeout, "how long deploy/undeploy wait for the cluster")
+	fs.DurationVar(&o.timeout, "timeout", contract.DefaultTimeout, "how long deploy/undeploy wait for the cluster")
 	fs.StringVar(&o.prometheusURL, "prometheus-url", "", "doctor: the Prometheus the adapter reads, reachable from here (enables the series checks)")
 	fs.StringVar(&o.exporterJob, "exporter-job", doctor.DefaultExporterJob, "doctor: Prometheus job (regexp) of the exporters")
 	fs.StringVar(&o.gpuNodeSelector, "gpu-node-selector", doctor.DefaultGPUNodeSelector, "doctor: label selector of GPU nodes")
@@ -153,10 +156,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailed
 	case isUsage(err):
-		fmt.Fprintf(stderr, "deploy-auto-scaling: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "deploy-auto-scaling: %s\n", textfmt.OneLine(err.Error()))
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "deploy-auto-scaling: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(stderr, "deploy-auto-scaling: %s\n", textfmt.OneLine(err.Error()))
 		return exitFailed
 	}
 }
@@ -170,8 +173,6 @@ func isUsage(err error) bool {
 	var u usageError
 	return errors.As(err, &u) || errors.Is(err, deploy.ErrInvalidInput) || errors.Is(err, cluster.ErrUnreachable)
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func dispatch(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	var helmLog func(string, ...any)
@@ -211,10 +212,10 @@ func dispatch(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 // next renders a follow-up command with the same cluster and release flags.
 func (o *options) next(action string) string {
 	parts := []string{"deploy-auto-scaling", "--action", action}
-	if o.namespace != deploy.DefaultNamespace {
+	if o.namespace != contract.DefaultNamespace {
 		parts = append(parts, "--namespace", o.namespace)
 	}
-	if o.release != deploy.DefaultRelease {
+	if o.release != contract.DefaultRelease {
 		parts = append(parts, "--release", o.release)
 	}
 	if o.kubeconfig != "" {
@@ -256,7 +257,7 @@ func runDeploy(ctx context.Context, o *options, c *cluster.Clients, plan *deploy
 		for _, s := range res.APIServices {
 			state := "Available"
 			if !s.Available {
-				state = fmt.Sprintf("not Available yet (%s: %s)", s.Reason, oneLine(s.Message))
+				state = fmt.Sprintf("not Available yet (%s: %s)", s.Reason, textfmt.OneLine(s.Message))
 				allAvailable = false
 			}
 			fmt.Fprintf(w, "  %s %s\n", s.Name, state)
@@ -277,12 +278,12 @@ func runStatus(ctx context.Context, o *options, c *cluster.Clients, w io.Writer)
 	fmt.Fprintf(w, "release %s in %s: revision %d, chart %s-%s (app %s), status %s, last deployed %s\n",
 		rel.Name, rel.Namespace, rel.Version, rel.Chart.Metadata.Name, rel.Chart.Metadata.Version, rel.Chart.Metadata.AppVersion,
 		rel.Info.Status, rel.Info.LastDeployed.UTC().Format(time.RFC3339))
-	states := deploy.APIServiceStates(ctx, c, []string{"v1beta1.custom.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io", doctor.ResourceMetricsAPIService})
+	states := deploy.APIServiceStates(ctx, c, append(contract.CustomMetricsAPIServices(), contract.ResourceMetricsAPIService))
 	fmt.Fprintln(w, "metrics APIs:")
 	for _, s := range states {
 		state := "Available"
 		if !s.Available {
-			state = fmt.Sprintf("NOT available (%s: %s)", s.Reason, oneLine(s.Message))
+			state = fmt.Sprintf("NOT available (%s: %s)", s.Reason, textfmt.OneLine(s.Message))
 		}
 		fmt.Fprintf(w, "  %s %s\n", s.Name, state)
 	}

@@ -35,7 +35,7 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	chart := "scripts/testdata/chart"
+	chart := "internal/deploy/testdata/chart"
 	cases := []struct {
 		name string
 		args []string

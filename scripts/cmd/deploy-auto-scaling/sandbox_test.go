@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 
-	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
+	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
 // TestActionsOnSandbox runs every action of the command against the embedded
@@ -30,9 +32,9 @@ func TestActionsOnSandbox(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the sandbox cluster; skipped with -short")
 	}
-	for _, bin := range append(append([]string(nil), sandbox.ClusterBinaries...), sandbox.BinHelm, sandbox.BinAdapter) {
-		if _, err := sandbox.FindBinary(bin); err != nil {
-			sandbox.SkipOrFail(t, fmt.Sprintf("sandbox binaries missing (build them with `make cluster-tools`): %v", err))
+	for _, bin := range append(append([]string(nil), sandbox.ClusterBinaries...), prereq.Helm, prereq.Adapter) {
+		if _, err := prereq.FindBinary(bin); err != nil {
+			prereq.SkipOrFail(t, fmt.Sprintf("sandbox binaries missing (build them with `make cluster-tools`): %v", err))
 		}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
@@ -67,7 +69,7 @@ func TestActionsOnSandbox(t *testing.T) {
 
 	t.Run("small chart: install, status, undeploy", func(t *testing.T) {
 		base := []string{"--kubeconfig", kc, "--namespace", "ops-test", "--release", "ops-test"}
-		out := mustRun(t, ctx, exitOK, append([]string{"--action", "deploy", "--chart", "scripts/testdata/chart", "--timeout", "1m"}, base...)...)
+		out := mustRun(t, ctx, exitOK, append([]string{"--action", "deploy", "--chart", "internal/deploy/testdata/chart", "--timeout", "1m"}, base...)...)
 		for _, want := range []string{"release ops-test installed in namespace ops-test: revision 1", "created namespace ops-test",
 			"ClusterRole ops-test-reader", "ClusterRoleBinding ops-test-reader", "ConfigMap ops-test/ops-test-settings", "next:", "--action status"} {
 			assertContains(t, out, want)
@@ -91,7 +93,7 @@ func TestActionsOnSandbox(t *testing.T) {
 	})
 
 	t.Run("invalid input touches nothing", func(t *testing.T) {
-		mustRun(t, ctx, exitUsage, "--action", "deploy", "--kubeconfig", kc, "--chart", "scripts/testdata/chart",
+		mustRun(t, ctx, exitUsage, "--action", "deploy", "--kubeconfig", kc, "--chart", "internal/deploy/testdata/chart",
 			"--namespace", "ops-broken", "--release", "ops-broken", "--set", "broken=true")
 		if _, err := cs.CoreV1().Namespaces().Get(ctx, "ops-broken", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("a rejected deploy created its namespace: %v", err)

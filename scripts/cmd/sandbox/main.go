@@ -24,7 +24,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
+	"github.com/medical-kg/gpu-autoscaling/internal/repo"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
 func main() {
@@ -44,7 +46,7 @@ const usage = `usage: sandbox up|down|status [flags]
 Run 'sandbox <command> -h' for its flags.`
 
 func defaultDir() string {
-	if root, err := sandbox.RepoRoot(); err == nil {
+	if root, err := repo.Root(); err == nil {
 		return filepath.Join(root, ".sandbox")
 	}
 	return ".sandbox"

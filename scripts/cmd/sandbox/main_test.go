@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/medical-kg/gpu-autoscaling/tests/sandbox"
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -38,7 +40,7 @@ func TestUpStatusDown(t *testing.T) {
 		t.Skip("starts a control plane; skipped with -short")
 	}
 	if err := (sandbox.SandboxProvider{}).Available(context.Background()); err != nil {
-		sandbox.SkipOrFail(t, err.Error())
+		prereq.SkipOrFail(t, err.Error())
 	}
 	dir := filepath.Join(t.TempDir(), "state")
 	var out, errOut bytes.Buffer

@@ -1,0 +1,66 @@
+// Package contract holds the names the product's parts agree on: the default
+// release and namespace, the chart folders, the GPU resource and node label,
+// the APIServices the adapter and metrics-server register, and the labels
+// the chart puts on its objects. Each is defined here once; the commands,
+// the sandbox, the demo, doctor and the tests all read them from here.
+package contract
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Release defaults (the seed's names).
+const (
+	DefaultRelease   = "gpu-autoscaling"
+	DefaultNamespace = "medical-kg"
+	// DefaultChart is the umbrella chart, relative to the repository root.
+	DefaultChart = "charts/gpu-autoscaling"
+	// DefaultTimeout is how long deploy and undeploy wait for the cluster.
+	DefaultTimeout = 5 * time.Minute
+	// WorkloadsRelease and WorkloadsChart are the stand-in GPU services.
+	WorkloadsRelease = "gpu-services"
+	WorkloadsChart   = "charts/gpu-services"
+)
+
+// GPU nodes and devices.
+const (
+	// GPUResource is the extended resource of a whole GPU.
+	GPUResource corev1.ResourceName = "nvidia.com/gpu"
+	// GPUPresentLabel is the label the GPU Operator puts on GPU nodes; the
+	// exporter DaemonSet selects it.
+	GPUPresentLabel = "nvidia.com/gpu.present"
+	// GPUNodeSelector selects GPU nodes.
+	GPUNodeSelector = GPUPresentLabel + "=true"
+)
+
+// Metrics APIs.
+const (
+	CustomMetricsV1beta1 = "v1beta1.custom.metrics.k8s.io"
+	CustomMetricsV1beta2 = "v1beta2.custom.metrics.k8s.io"
+	// ResourceMetricsAPIService is metrics-server's cpu/memory API.
+	ResourceMetricsAPIService = "v1beta1.metrics.k8s.io"
+)
+
+// CustomMetricsAPIServices are the two versions the adapter registers.
+func CustomMetricsAPIServices() []string {
+	return []string{CustomMetricsV1beta1, CustomMetricsV1beta2}
+}
+
+// Labels and names the chart renders.
+const (
+	ComponentLabel = "app.kubernetes.io/component"
+	InstanceLabel  = "app.kubernetes.io/instance"
+	// ExporterJob is the Prometheus job name of the exporter's scrape (the
+	// ServiceMonitor's jobLabel).
+	ExporterJob = "gpu-metrics-exporter"
+	// HPASuffix: the chart names each service's HPA <service>-hpa.
+	HPASuffix = "-hpa"
+	// ServiceLabel is the pod label that names a GPU service (app=<service>,
+	// the seed's troubleshooting selectors).
+	ServiceLabel = "app"
+)
+
+// HPAName is the name of a service's HPA.
+func HPAName(service string) string { return service + HPASuffix }

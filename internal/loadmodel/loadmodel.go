@@ -1,0 +1,72 @@
+// Package loadmodel is the load model of the sandbox, the demo and the e2e
+// suite: a service's demand (GPU work, GPU memory, cpu, memory) as totals,
+// split evenly across its running pods the way a load balancer in front of
+// identical replicas would, and the replica count the HPA algorithm derives
+// from such a load.
+package loadmodel
+
+import (
+	"math"
+)
+
+// Demand is the load one service must carry, as totals across all its pods.
+// The load model splits it evenly over the service's running pods, the way a
+// load balancer in front of identical replicas would.
+type Demand struct {
+	// GPUUtilization is the GPU work in "percent of one GPU" units: 400 means
+	// four GPUs fully busy. Each pod's GPUs report min(100, total/pods).
+	GPUUtilization float64 `json:"gpuUtilization"`
+	// GPUMemoryMB is the GPU memory the service's working set needs in total;
+	// each pod holds total/pods, spread over its GPUs (capped at their size).
+	GPUMemoryMB float64 `json:"gpuMemoryMB"`
+	// CPUMillicores and MemoryMiB are the container usage kwok reports for
+	// metrics-server (annotations kwok.x-k8s.io/usage-cpu and usage-memory).
+	CPUMillicores float64 `json:"cpuMillicores"`
+	MemoryMiB     float64 `json:"memoryMiB"`
+}
+
+// PodLoad is one pod's share of a Demand.
+type PodLoad struct {
+	GPUUtilization float64 // percent, per GPU of the pod (0..100)
+	GPUMemoryMB    float64 // per pod (all its GPUs together)
+	CPUMillicores  float64
+	MemoryMiB      float64
+}
+
+// Split divides a demand evenly across pods. gpuMemoryCapMB bounds each pod's
+// GPU memory (its GPUs' total); zero means no cap. Pods are returned in the
+// order given; no pods means no load is placed anywhere.
+func (d Demand) Split(pods []string, gpuMemoryCapMB float64) map[string]PodLoad {
+	out := make(map[string]PodLoad, len(pods))
+	if len(pods) == 0 {
+		return out
+	}
+	n := float64(len(pods))
+	util := math.Min(100, math.Max(0, d.GPUUtilization/n))
+	mem := math.Max(0, d.GPUMemoryMB/n)
+	if gpuMemoryCapMB > 0 {
+		mem = math.Min(mem, gpuMemoryCapMB)
+	}
+	for _, p := range pods {
+		out[p] = PodLoad{GPUUtilization: util, GPUMemoryMB: mem,
+			CPUMillicores: math.Max(0, d.CPUMillicores/n), MemoryMiB: math.Max(0, d.MemoryMiB/n)}
+	}
+	return out
+}
+
+// DesiredReplicas is what the HPA algorithm computes for an AverageValue
+// target when a total load is spread evenly across pods and no pod is
+// capped: ceil(total/target), clamped to [min, max].
+func DesiredReplicas(total, target float64, minReplicas, maxReplicas int) int {
+	if target <= 0 {
+		return minReplicas
+	}
+	n := int(math.Ceil(total/target - 1e-9))
+	if n < minReplicas {
+		n = minReplicas
+	}
+	if n > maxReplicas {
+		n = maxReplicas
+	}
+	return n
+}

@@ -1,0 +1,85 @@
+package sandbox
+
+import (
+	"context"
+	"time"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/apiservice"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	apiregv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
+)
+
+// ProcessStatus is one line of Status.
+type ProcessStatus struct {
+	Name    string `json:"name"`
+	PID     int    `json:"pid"`
+	Running bool   `json:"running"`
+	Log     string `json:"log"`
+}
+
+// Status is a snapshot of the sandbox's health.
+type Status struct {
+	Dir        string          `json:"dir"`
+	Kubeconfig string          `json:"kubeconfig"`
+	Server     string          `json:"server"`
+	Prometheus string          `json:"prometheus"`
+	APIReady   bool            `json:"apiReady"`
+	APIError   string          `json:"apiError,omitempty"`
+	ReadyNodes []string        `json:"readyNodes"`
+	APIService map[string]bool `json:"apiServices"`
+	Processes  []ProcessStatus `json:"processes"`
+	ColdStart  string          `json:"coldStart,omitempty"`
+}
+
+// Status reports each process and, when the API server answers, node
+// readiness and APIService availability.
+func (s *Sandbox) Status(ctx context.Context) Status {
+	st := Status{Dir: s.opts.Dir, Kubeconfig: s.state.Kubeconfig, Server: s.state.Server,
+		Prometheus: s.PrometheusURL(), APIService: map[string]bool{}, ColdStart: s.state.ColdStart}
+	s.mu.Lock()
+	for _, p := range s.procs {
+		st.Processes = append(st.Processes, ProcessStatus{Name: p.Name, PID: p.PID, Running: !p.exited(), Log: p.Log})
+	}
+	s.mu.Unlock()
+	if s.rest == nil {
+		st.APIError = "no kubeconfig"
+		return st
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cfg := s.RESTConfig()
+	cfg.Timeout = 3 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		st.APIError = err.Error()
+		return st
+	}
+	if body, err := cs.RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
+		st.APIError = err.Error()
+		return st
+	} else {
+		st.APIReady = string(body) == "ok"
+	}
+	if nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+		for i := range nodes.Items {
+			if nodeReady(&nodes.Items[i]) {
+				st.ReadyNodes = append(st.ReadyNodes, nodes.Items[i].Name)
+			}
+		}
+	}
+	if ac, err := aggregator.NewForConfig(cfg); err == nil {
+		if list, err := ac.ApiregistrationV1().APIServices().List(ctx, metav1.ListOptions{}); err == nil {
+			for _, svc := range list.Items {
+				if svc.Spec.Service == nil {
+					continue // local APIs are always served by kube-apiserver itself
+				}
+				cond := apiservice.AvailableCondition(&svc)
+				st.APIService[svc.Name] = cond != nil && cond.Status == apiregv1.ConditionTrue
+			}
+		}
+	}
+	return st
+}
