@@ -13,9 +13,16 @@ import (
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources"
 )
 
-// CollectOnce takes one set of readings, in a fixed order (simulation file,
-// GPUs, pod resources, host), and publishes it.
+// CollectOnce takes one set of readings, publishes it and then notifies the
+// subscribers (see Subscribe).
 func (c *Collector) CollectOnce(ctx context.Context) {
+	c.collect(ctx)
+	c.subs.notify()
+}
+
+// collect takes the readings in a fixed order (simulation file, GPUs, pod
+// resources, host) and publishes the snapshot.
+func (c *Collector) collect(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	began := time.Now()
@@ -119,9 +126,6 @@ func (c *Collector) publish(s *snapshot, began time.Time) {
 	s.at = time.Now()
 	s.duration = s.at.Sub(began)
 	c.snap.Store(s)
-	if c.cfg.OnCollect != nil {
-		c.cfg.OnCollect()
-	}
 }
 
 func (c *Collector) count(source, reason string) {

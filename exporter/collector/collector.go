@@ -2,7 +2,7 @@
 // Prometheus metrics. Readings are taken on an interval by Run and published
 // as an immutable snapshot; every scrape builds ConstMetrics from the latest
 // snapshot, so N concurrent scrapes cost one collection and never wait on
-// NVML or the kubelet.
+// NVML or the kubelet. Consumers follow collections through Subscribe.
 package collector
 
 import (
@@ -58,9 +58,6 @@ type Config struct {
 	Host    HostReader
 	Logger  *slog.Logger
 	Version string
-	// OnCollect, when set, runs after each published snapshot (the HTTP
-	// layer re-renders its cached /metrics encodings there).
-	OnCollect func()
 }
 
 type errorKey struct{ source, reason string }
@@ -107,6 +104,7 @@ type Collector struct {
 	lastPRErr   string
 
 	descs descs
+	subs  subscribers
 }
 
 // New returns a Collector; call Run (or CollectOnce) to feed it.
