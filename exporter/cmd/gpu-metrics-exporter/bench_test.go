@@ -20,8 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/collector"
-
-	"github.com/medical-kg/gpu-autoscaling/exporter/podresources/podresourcestest"
+	"github.com/medical-kg/gpu-autoscaling/exporter/internal/testnode"
 )
 
 func TestMain(m *testing.M) {
@@ -32,55 +31,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// benchNode writes a simulation file for 8 GPUs and serves 16 pods from a
-// fake kubelet, two time-slicing pods per GPU (the measurement setup of the
-// README). It returns the simulation file and the socket.
-func benchNode(tb testing.TB) (file, sock string) {
-	tb.Helper()
-	dir := podresourcestest.ShortDir(tb)
-	var sim strings.Builder
-	sim.WriteString("gpus:\n")
-	var allocs []podresourcestest.Allocation
-	for i := range 8 {
-		uuid := fmt.Sprintf("GPU-bench-%d", i)
-		fmt.Fprintf(&sim, "  - {index: %d, uuid: %s, utilizationPercent: %d, memoryUsedMB: %d, temperatureCelsius: %d}\n", i, uuid, 10*i, 1000*i, 40+i)
-		for r := range 2 {
-			allocs = append(allocs, podresourcestest.Allocation{
-				Namespace: "medical-kg", Pod: fmt.Sprintf("embedding-service-%d-%d", i, r), Container: "embedding",
-				ResourceName: "nvidia.com/gpu", DeviceIDs: []string{fmt.Sprintf("%s::%d", uuid, r)},
-			})
-		}
-	}
-	file = filepath.Join(dir, "sim.yaml")
-	if err := os.WriteFile(file, []byte(sim.String()), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	sock = filepath.Join(dir, "kubelet.sock")
-	kube, err := podresourcestest.NewServer(sock)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(kube.Close)
-	kube.SetAllocations(allocs)
-	return file, sock
-}
-
 type benchExporter struct {
 	handler http.Handler
 	coll    *collector.Collector
-	simFile string
 }
 
 // newBenchExporter wires the exporter in-process exactly as run does, with
 // collections every interval.
 func newBenchExporter(tb testing.TB, gpus int, interval time.Duration) benchExporter {
 	tb.Helper()
-	if gpus != 8 {
-		tb.Fatalf("the simulated DGX models have 8 GPUs, not %d", gpus)
+	if gpus != testnode.GPUs {
+		tb.Fatalf("the simulated DGX models have %d GPUs, not %d", testnode.GPUs, gpus)
 	}
-	file, sock := benchNode(tb)
-	cfg, err := parseConfig([]string{"--backend=simulated", "--simulation-file=" + file, "--node-name=bench-node",
-		"--pod-resources-socket=" + sock, "--collection-interval=1s", "--pod-resources-timeout=500ms"}, env(nil), io.Discard)
+	node := testnode.New(tb)
+	cfg, err := parseConfig([]string{"--backend=simulated", "--simulation-file=" + node.SimulationFile, "--node-name=bench-node",
+		"--pod-resources-socket=" + node.KubeletSocket, "--collection-interval=1s", "--pod-resources-timeout=500ms"}, env(nil), io.Discard)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -88,28 +53,21 @@ func newBenchExporter(tb testing.TB, gpus int, interval time.Duration) benchExpo
 	// machine does not turn into unattributed series.
 	cfg.CollectionInterval = interval
 	cfg.PodResourcesTimeout = 10 * time.Second
-	coll, handler, cleanup, err := newExporter(cfg, slog.New(slog.DiscardHandler))
+	exp, err := newExporter(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); coll.Run(ctx) }()
-	tb.Cleanup(func() { cancel(); <-done; cleanup() })
+	go func() { defer close(done); exp.collector.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done; exp.cleanup() })
 	for {
-		if ok, _ := coll.Ready(); ok {
+		if ok, _ := exp.collector.Ready(); ok {
 			break
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return benchExporter{handler: handler, coll: coll, simFile: file}
-}
-
-func httptestServer(tb testing.TB, h http.Handler) string {
-	tb.Helper()
-	srv := httptest.NewServer(h)
-	tb.Cleanup(srv.Close)
-	return srv.URL
+	return benchExporter{handler: exp.server, coll: exp.collector}
 }
 
 // percentiles reports p50 and p99 of the per-iteration durations.
@@ -224,9 +182,9 @@ func BenchmarkScrapeVsForkExec(b *testing.B) {
 // /proc/<pid>/status. ns/op is the latency of one scrape over TCP.
 func BenchmarkExporterRSS(b *testing.B) {
 	bin := buildBinary(b)
-	file, sock := benchNode(b)
-	cmd := exec.Command(bin, "--listen-address=127.0.0.1:0", "--backend=simulated", "--simulation-file="+file,
-		"--node-name=bench-node", "--pod-resources-socket="+sock, "--collection-interval=1s", "--pod-resources-timeout=500ms")
+	node := testnode.New(b)
+	cmd := exec.Command(bin, "--listen-address=127.0.0.1:0", "--backend=simulated", "--simulation-file="+node.SimulationFile,
+		"--node-name=bench-node", "--pod-resources-socket="+node.KubeletSocket, "--collection-interval=1s", "--pod-resources-timeout=500ms")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,12 +25,14 @@ import (
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simulated"
 	"github.com/medical-kg/gpu-autoscaling/exporter/hostmetrics"
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources"
+	"github.com/medical-kg/gpu-autoscaling/exporter/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// shutdownTimeout bounds how long in-flight scrapes may take after SIGTERM.
+// shutdownTimeout bounds how long in-flight scrapes may take after SIGTERM,
+// and then how long a collection in progress may take to finish.
 const shutdownTimeout = 5 * time.Second
 
 func main() {
@@ -53,23 +54,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
-	coll, handler, cleanup, err := newExporter(cfg, log)
+	exp, err := newExporter(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "gpu-metrics-exporter: %v\n", err)
 		return 1
 	}
-
 	lis, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
-		cleanup()
+		exp.cleanup()
 		fmt.Fprintf(stderr, "gpu-metrics-exporter: --listen-address %s: %v\n", cfg.ListenAddress, err)
 		return 1
-	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
 	}
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
@@ -77,11 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	loopDone := make(chan struct{})
 	go func() {
 		defer close(loopDone)
-		coll.Run(loopCtx)
+		exp.collector.Run(loopCtx)
 	}()
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(lis) }()
 	log.Info("serving", "address", lis.Addr().String(), "backend", cfg.Backend, "node", cfg.NodeName,
 		"interval", cfg.CollectionInterval, "podResourcesSocket", cfg.PodResourcesSocket, "version", version)
 	if ready != nil {
@@ -89,22 +80,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 
 	code := 0
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-serveErr:
-		log.Error("HTTP server failed", "err", err)
-		code = 1
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("HTTP shutdown incomplete", "err", err)
+	if err := exp.server.Serve(ctx, lis); err != nil {
+		code = 1 // Serve logged the failure
 	}
 	stopLoop()
 	select {
 	case <-loopDone:
-		cleanup()
+		exp.cleanup()
 	case <-time.After(shutdownTimeout):
 		// A driver call that never returns: NVML cannot be shut down safely
 		// while it is in flight, so exit without it.
@@ -113,31 +95,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return code
 }
 
-// newExporter wires the collector, its registry and the HTTP handler; the
-// caller runs the collector's loop. cleanup releases the backend.
-func newExporter(cfg config, log *slog.Logger) (*collector.Collector, http.Handler, func(), error) {
-	var refresh func()
-	coll, cleanup, err := buildCollector(cfg, log, func() {
-		if refresh != nil {
-			refresh()
-		}
-	})
+// exporter is the wired program: the collector feeds the HTTP server.
+type exporter struct {
+	collector *collector.Collector
+	server    *server.Server
+	// cleanup releases the backend and the kubelet client; call it once the
+	// collection loop has stopped.
+	cleanup func()
+}
+
+// newExporter wires the collector, its registry and the HTTP server, which
+// subscribes to the collector's collections; the caller runs the collector's
+// loop and the server.
+func newExporter(cfg config, log *slog.Logger) (*exporter, error) {
+	coll, cleanup, err := buildCollector(cfg, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(coll)
 	if cfg.RuntimeMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	// Set before the collection loop starts, so the loop sees it.
-	handler, refresh := newHandler(reg, coll, cfg)
-	return coll, handler, cleanup, nil
+	srv, err := server.New(server.Config{
+		Gatherer:        reg,
+		Source:          coll,
+		NodeName:        cfg.NodeName,
+		Backend:         cfg.Backend,
+		Interval:        cfg.CollectionInterval,
+		RuntimeMetrics:  cfg.RuntimeMetrics,
+		Logger:          log,
+		ShutdownTimeout: shutdownTimeout,
+	})
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("HTTP server: %w", err)
+	}
+	return &exporter{collector: coll, server: srv, cleanup: func() { srv.Close(); cleanup() }}, nil
 }
 
 // buildCollector wires the backend, the pod-resources client and the host
 // reader; cleanup releases them (NVML is shut down only if Init succeeded).
-func buildCollector(cfg config, log *slog.Logger, onCollect func()) (*collector.Collector, func(), error) {
+func buildCollector(cfg config, log *slog.Logger) (*collector.Collector, func(), error) {
 	var lib nvml.Interface
 	var reload func() error
 	switch cfg.Backend {
@@ -171,8 +170,6 @@ func buildCollector(cfg config, log *slog.Logger, onCollect func()) (*collector.
 		Host:     hostmetrics.NewReader(cfg.ProcPath),
 		Logger:   log,
 		Version:  version,
-
-		OnCollect: onCollect,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -307,41 +307,6 @@ func TestRunExitCodes(t *testing.T) {
 	}
 }
 
-// Test100ConcurrentScrapes runs 100 scrapes at once against the HTTP handler
-// while collections run every 50ms (run it with -race).
-func Test100ConcurrentScrapes(t *testing.T) {
-	h := newBenchExporter(t, 8, 50*time.Millisecond)
-	srv := httptestServer(t, h.handler)
-	var wg sync.WaitGroup
-	bodies := make([]string, 100)
-	for i := range bodies {
-		wg.Go(func() {
-			resp, err := http.Get(srv + "/metrics")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer resp.Body.Close()
-			body, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			bodies[i] = string(body)
-		})
-	}
-	wg.Wait()
-	// Parsed here, not in the goroutines: families may call t.Fatalf.
-	for i, body := range bodies {
-		if body == "" {
-			continue // its request already reported an error
-		}
-		if n := len(families(t, body)["gpu_utilization_percent"]); n != 16 {
-			t.Errorf("scrape %d saw %d utilization series, want 16 (8 GPUs, 2 pods each):\n%s", i, n, body)
-		}
-	}
-}
-
 // TestBinaryGracefulSIGTERM builds the real binary and checks it exits 0 on
 // SIGTERM.
 func TestBinaryGracefulSIGTERM(t *testing.T) {

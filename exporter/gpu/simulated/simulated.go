@@ -6,6 +6,7 @@ package simulated
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"sync"
@@ -45,12 +46,19 @@ const samplesKept = 64
 // server is rebuilt (same UUIDs, same state) after this many reloads.
 const rebuildEvery = 1024
 
+// MaxFileBytes caps the simulation file the simulator reads (1 MiB: room for
+// hundreds of nodes of 8 GPUs).
+const MaxFileBytes = 1 << 20
+
 // Options configure a Simulator.
 type Options struct {
-	Model    string // dgxa100, dgxh100 or dgxh200
-	NodeName string // seeds the devices' default UUIDs, so they are stable across restarts
+	Model string // dgxa100, dgxh100 or dgxh200
+	// NodeName seeds the devices' default UUIDs, so they are stable across
+	// restarts, and selects the node's section of the simulation file.
+	NodeName string
 	File     string // simulation file; empty means every GPU is idle
-	// ReadFile and Now are for tests; nil means os.ReadFile and time.Now.
+	// ReadFile and Now are for tests; nil means reading the file (at most
+	// MaxFileBytes+1 bytes of it) and time.Now.
 	ReadFile func(string) ([]byte, error)
 	Now      func() time.Time
 }
@@ -84,7 +92,7 @@ func New(opts Options) (*Simulator, error) {
 		return nil, fmt.Errorf("unknown simulation model %q: use one of %v", opts.Model, Models())
 	}
 	if opts.ReadFile == nil {
-		opts.ReadFile = os.ReadFile
+		opts.ReadFile = readFileLimited
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -150,8 +158,9 @@ func (s *Simulator) Reload() error {
 	return err
 }
 
-// load reads and validates the simulation file into s.states; s.mu must be
-// held (or s not yet shared).
+// load reads and validates the simulation file into s.states (the node's
+// section when the file has one, else the top-level gpus); s.mu must be held
+// (or s not yet shared).
 func (s *Simulator) load() error {
 	if s.opts.File == "" {
 		return nil
@@ -160,7 +169,11 @@ func (s *Simulator) load() error {
 	if err != nil {
 		return fmt.Errorf("read simulation file %s: %w", s.opts.File, err)
 	}
-	states, err := Parse(data, s.limits)
+	if len(data) > MaxFileBytes {
+		return fmt.Errorf("simulation file %s is larger than the simulator's limit of %d bytes (1 MiB): "+
+			"list only the nodes and GPUs to simulate (GPUs left out are idle)", s.opts.File, MaxFileBytes)
+	}
+	states, err := ParseNode(data, s.limits, s.opts.NodeName)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.opts.File, err)
 	}
@@ -222,4 +235,16 @@ func (s *Simulator) state(i int) State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.states[i]
+}
+
+// readFileLimited reads path, but not more than MaxFileBytes+1 bytes: enough
+// for load to tell an oversized file without holding all of it.
+func readFileLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// A read error is an *os.PathError naming the file.
+	return io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 }

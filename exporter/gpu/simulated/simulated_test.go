@@ -78,30 +78,43 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("gpus: [{index: 0, memoryUsedMB: -1}]"))
 	f.Add([]byte("gpus: [{index: 1e10}]"))
 	f.Add([]byte("{}"))
+	f.Add([]byte("nodes: {gpu-node-1: {gpus: [{index: 0, uuid: GPU-a, utilizationPercent: 50}, {index: 1, uuid: GPU-a}]}}"))
+	f.Add([]byte("gpus: []\nnodes: {gpu-node-1: {}, n.2: {gpus: [{index: 7}]}}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		states, err := Parse(data, a100)
+		own, ownErr := ParseNode(data, a100, "gpu-node-1")
+		if (err == nil) != (ownErr == nil) {
+			t.Fatalf("Parse error %v but ParseNode error %v: every section is validated by both", err, ownErr)
+		}
 		if err != nil {
-			if states != nil {
+			if states != nil || own != nil {
 				t.Fatal("states returned with an error")
 			}
 			return
 		}
-		if len(states) != a100.Devices {
-			t.Fatalf("%d states, want %d", len(states), a100.Devices)
-		}
-		uuids := map[string]bool{}
-		for i, s := range states {
-			if s.UtilizationPercent > 100 || s.MemoryUsedMB > a100.MemoryTotalMB || s.TemperatureCelsius > MaxTemperatureCelsius {
-				t.Fatalf("state %d out of bounds: %+v", i, s)
-			}
-			if s.UUID != "" {
-				if uuids[s.UUID] || validUUID(s.UUID) != nil {
-					t.Fatalf("state %d has a duplicate or invalid uuid %q", i, s.UUID)
-				}
-				uuids[s.UUID] = true
-			}
-		}
+		checkStates(t, own)
+		checkStates(t, states)
 	})
+}
+
+// checkStates checks what a successful parse guarantees.
+func checkStates(t *testing.T, states []State) {
+	t.Helper()
+	if len(states) != a100.Devices {
+		t.Fatalf("%d states, want %d", len(states), a100.Devices)
+	}
+	uuids := map[string]bool{}
+	for i, s := range states {
+		if s.UtilizationPercent > 100 || s.MemoryUsedMB > a100.MemoryTotalMB || s.TemperatureCelsius > MaxTemperatureCelsius {
+			t.Fatalf("state %d out of bounds: %+v", i, s)
+		}
+		if s.UUID != "" {
+			if uuids[s.UUID] || validUUID(s.UUID) != nil {
+				t.Fatalf("state %d has a duplicate or invalid uuid %q", i, s.UUID)
+			}
+			uuids[s.UUID] = true
+		}
+	}
 }
 
 // fileSource serves simulation file contents from memory.

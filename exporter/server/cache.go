@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -15,9 +15,10 @@ const maxRenderings = 8
 // produced for the current snapshot generation. Everything the collector
 // emits is a function of the snapshot, so the cached bytes equal what a fresh
 // gather would encode; the ConstMetrics are built and encoded once per
-// collection and content type instead of once per scrape. Refresh, called by
-// the collection loop after each collection, re-renders the content types
-// scrapers asked for, so scrapes do not pay for the encoding.
+// collection and content type instead of once per scrape. Refresh, which New
+// subscribes to the collector's collections (it runs on the collection loop
+// right after each one), re-renders the content types scrapers asked for, so
+// scrapes do not pay for the encoding.
 type renderCache struct {
 	next       http.Handler
 	generation func() uint64

@@ -1,18 +1,11 @@
-package main
+package server
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func serve(h http.Handler, accept string) *httptest.ResponseRecorder {
@@ -83,29 +76,5 @@ func TestRenderCacheRendersOncePerGenerationAndContentType(t *testing.T) {
 	status = http.StatusOK
 	if rec := serve(c, "a"); rec.Code != http.StatusOK || rec.Body.String() != "gen=3 accept=a" {
 		t.Fatalf("error response was cached: %d %q", rec.Code, rec.Body.String())
-	}
-}
-
-func TestServedMetricsEqualAFreshGatherAndFollowCollections(t *testing.T) {
-	e := newBenchExporter(t, 8, time.Hour)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(e.coll)
-	fresh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	const prom = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
-	for _, accept := range []string{"", prom} {
-		served, want := serve(e.handler, accept), serve(fresh, accept)
-		if served.Body.String() != want.Body.String() || served.Header().Get("Content-Type") != want.Header().Get("Content-Type") {
-			t.Fatalf("Accept %q: served response differs from a fresh gather:\n%s\n---\n%s", accept, served.Body.String(), want.Body.String())
-		}
-	}
-
-	// New data after a collection.
-	if err := os.WriteFile(e.simFile, []byte("gpus: [{index: 0, uuid: GPU-bench-0, utilizationPercent: 99}]"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e.coll.CollectOnce(context.Background())
-	body := serve(e.handler, "").Body.String()
-	if !strings.Contains(body, `pod="embedding-service-0-0",uuid="GPU-bench-0"} 99`) {
-		t.Fatalf("served metrics did not follow the collection:\n%s", body)
 	}
 }
