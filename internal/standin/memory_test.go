@@ -1,13 +1,14 @@
 package standin
 
 import (
+	"runtime/debug"
 	"testing"
 	"time"
 )
 
-// settle adjusts b until RSS is within tol of want (or the time is up) and
-// returns the last RSS.
-func settle(t *testing.T, b *ballast, want, tol uint64) uint64 {
+// settle adjusts b until done(RSS) (or the time is up) and returns the
+// last RSS.
+func settle(t *testing.T, b *ballast, done func(rss uint64) bool) uint64 {
 	t.Helper()
 	var rss uint64
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
@@ -18,7 +19,7 @@ func settle(t *testing.T, b *ballast, want, tol uint64) uint64 {
 		if rss, err = selfRSS(); err != nil {
 			t.Fatal(err)
 		}
-		if rss+tol >= want && rss <= want+tol {
+		if done(rss) {
 			return rss
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -36,7 +37,7 @@ func TestBallastSteersTowardTarget(t *testing.T) {
 		held := uint64(b.bytes())
 		return 30*mib + held + held/128, nil
 	})
-	for _, target := range []uint64{200 * mib, 100 * mib, 20 * mib, 30*mib + mib/2, 64 * mib} {
+	for _, target := range []uint64{120 * mib, 70 * mib, 20 * mib, 30*mib + mib/2, 50 * mib} {
 		b.setTarget(target)
 		for range 5 {
 			if err := b.adjust(); err != nil {
@@ -59,6 +60,10 @@ func TestBallastSteersTowardTarget(t *testing.T) {
 			t.Errorf("target %d MiB: RSS %.1f MiB, want %d-1..%d+2 MiB", target/mib, float64(rss)/mib, target/mib, target/mib)
 		}
 	}
+	b.setTarget(0)
+	if err := b.adjust(); err != nil || b.bytes() != 0 {
+		t.Errorf("release: ballast %d, %v", b.bytes(), err)
+	}
 }
 
 func TestBallastMovesRSSUpAndDown(t *testing.T) {
@@ -66,13 +71,14 @@ func TestBallastMovesRSSUpAndDown(t *testing.T) {
 		t.Skip("the race detector's shadow memory grows with every allocation and is never returned, so RSS cannot come back down")
 	}
 	b := newBallast(selfRSS)
+	debug.FreeOSMemory() // earlier tests' garbage is not part of the baseline
 	base, err := selfRSS()
 	if err != nil {
 		t.Fatal(err)
 	}
 	target := base + 96*mib
 	b.setTarget(target)
-	up := settle(t, b, target, 8*mib)
+	up := settle(t, b, func(rss uint64) bool { return rss+8*mib >= target && rss <= target+8*mib })
 	t.Logf("baseline %d MiB, target %d MiB: RSS %d MiB, ballast %d MiB", base/mib, target/mib, up/mib, b.bytes()/mib)
 	if up+8*mib < target || up > target+8*mib {
 		t.Fatalf("RSS %d MiB, want %d±8 MiB", up/mib, target/mib)
@@ -82,7 +88,7 @@ func TestBallastMovesRSSUpAndDown(t *testing.T) {
 	}
 
 	b.setTarget(0) // below the baseline: the ballast empties
-	down := settle(t, b, base, 24*mib)
+	down := settle(t, b, func(rss uint64) bool { return rss <= base+24*mib })
 	t.Logf("target 0: RSS %d MiB, ballast %d MiB", down/mib, b.bytes()/mib)
 	if b.bytes() != 0 {
 		t.Errorf("ballast %d bytes at target 0, want 0", b.bytes())
