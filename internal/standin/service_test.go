@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -158,8 +159,30 @@ func TestLoadFileDrivesTargetsAndClamps(t *testing.T) {
 	waitMetrics(t, s.url, "gpu_service_cpu_target_millicores 20", "gpu_service_memory_target_bytes 1.6777216e+07")
 
 	writeFile(t, s.loadFile, "services: {gpu-management-service: {cpuMillicores: oops}}\n")
-	waitMetrics(t, s.url, "gpu_service_load_file_errors_total 1")
+	for deadline := time.Now().Add(10 * time.Second); metricValue(t, s.url, "gpu_service_load_file_errors_total") < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("gpu_service_load_file_errors_total stayed 0 after a bad load file")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 	waitMetrics(t, s.url, "gpu_service_cpu_target_millicores 20") // last good load kept
+}
+
+// metricValue is the value of the unlabelled series name on /metrics.
+func metricValue(t *testing.T, url, name string) float64 {
+	t.Helper()
+	_, body := get(t, "GET", url+"/metrics")
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics has no %s", name)
+	return 0
 }
 
 // waitMetrics polls /metrics until every line in want appears.

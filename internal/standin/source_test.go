@@ -9,9 +9,15 @@ import (
 	"testing"
 )
 
+// writeFile replaces path atomically (as the kubelet's ConfigMap update
+// does), so a concurrent reader never sees a half-written file.
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }
