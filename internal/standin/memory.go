@@ -31,10 +31,11 @@ func (b *ballast) setTarget(bytes uint64) { b.target.Store(bytes) }
 func (b *ballast) targetBytes() uint64    { return b.target.Load() }
 func (b *ballast) bytes() int64           { return b.size.Load() }
 
-// adjust moves RSS one step toward the target: it adds the chunks RSS lacks
-// (rounded down, so it does not overshoot) or drops the chunks it exceeds by
-// (keeping one chunk of slack against oscillation) and returns the freed
-// memory to the OS.
+// adjust moves RSS one step toward the target: it adds the whole chunks RSS
+// lacks (rounded down; the runtime's bookkeeping may add a little more) or,
+// when RSS is more than two chunks above the target, drops the chunks it
+// exceeds by and returns the freed memory to the OS. The two-chunk slack
+// keeps it from oscillating.
 func (b *ballast) adjust() error {
 	rss, err := b.rss()
 	if err != nil {
