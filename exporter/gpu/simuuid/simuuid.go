@@ -6,6 +6,7 @@
 package simuuid
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -13,6 +14,16 @@ import (
 
 // Models and their GPU counts (go-nvml's mock DGX servers have 8 each).
 var deviceCounts = map[string]int{"dgxa100": 8, "dgxh100": 8, "dgxh200": 8}
+
+// Models lists the simulated models, sorted.
+func Models() []string {
+	models := make([]string, 0, len(deviceCounts))
+	for m := range deviceCounts {
+		models = append(models, m)
+	}
+	slices.Sort(models)
+	return models
+}
 
 // Devices is the number of GPUs of a simulated model, 0 for an unknown one.
 func Devices(model string) int { return deviceCounts[model] }

@@ -27,3 +27,15 @@ func TestUUIDStableAndDistinct(t *testing.T) {
 		t.Error("unknown model has devices")
 	}
 }
+
+func TestModels(t *testing.T) {
+	models := Models()
+	if len(models) != 3 || models[0] != "dgxa100" {
+		t.Fatalf("Models() = %v", models)
+	}
+	for _, m := range models {
+		if Devices(m) == 0 {
+			t.Errorf("model %s has no devices", m)
+		}
+	}
+}

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package standin
+
+import "time"
+
+// threadCPUTime is unavailable here: the burner falls back to wall time.
+func threadCPUTime() (time.Duration, bool) { return 0, false }
