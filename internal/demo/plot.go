@@ -107,6 +107,23 @@ func WritePlotFile(path string, r Record) (err error) {
 	return WritePlot(f, r)
 }
 
+// sampleXYs turns samples into the load, expected and replica lines, with
+// the largest time and value seen.
+func sampleXYs(samples []Sample) (load, expected, replicas plotter.XYs, xmax, ymax float64) {
+	load = make(plotter.XYs, 0, len(samples))
+	expected = make(plotter.XYs, 0, len(samples))
+	replicas = make(plotter.XYs, 0, len(samples))
+	for _, x := range samples {
+		t := x.At.Seconds()
+		load = append(load, plotter.XY{X: t, Y: x.Load})
+		expected = append(expected, plotter.XY{X: t, Y: float64(x.Expected)})
+		replicas = append(replicas, plotter.XY{X: t, Y: float64(x.Replicas)})
+		ymax = math.Max(ymax, math.Max(x.Load, float64(max(x.Expected, x.Replicas))))
+		xmax = math.Max(xmax, t)
+	}
+	return load, expected, replicas, xmax, ymax
+}
+
 func servicePlot(s Series, phases []PhaseMark, replicaColor color.Color) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("%s — %s, target %s per pod", s.Load.Service, s.Target.Driver, formatTarget(s.Target))
@@ -117,18 +134,7 @@ func servicePlot(s Series, phases []PhaseMark, replicaColor color.Color) (*plot.
 	grid.Vertical.Color = nil // vertical lines mark the phases
 	p.Add(grid)
 
-	load := make(plotter.XYs, 0, len(s.Samples))
-	expected := make(plotter.XYs, 0, len(s.Samples))
-	replicas := make(plotter.XYs, 0, len(s.Samples))
-	ymax, xmax := 0.0, 0.0
-	for _, x := range s.Samples {
-		t := x.At.Seconds()
-		load = append(load, plotter.XY{X: t, Y: x.Load})
-		expected = append(expected, plotter.XY{X: t, Y: float64(x.Expected)})
-		replicas = append(replicas, plotter.XY{X: t, Y: float64(x.Replicas)})
-		ymax = math.Max(ymax, math.Max(x.Load, float64(max(x.Expected, x.Replicas))))
-		xmax = math.Max(xmax, t)
-	}
+	load, expected, replicas, xmax, ymax := sampleXYs(s.Samples)
 	// Headroom above the data for the legend.
 	ymax = math.Ceil(ymax) + 1.6
 	p.Y.Min, p.Y.Max = 0, ymax

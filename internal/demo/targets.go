@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
-	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
-
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
+	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
 )
 
 // DefaultTolerance is the HPA controller's default

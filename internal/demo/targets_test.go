@@ -6,9 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
-	"github.com/medical-kg/gpu-autoscaling/internal/repo"
-
 	"helm.sh/helm/v3/pkg/releaseutil"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -18,6 +15,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/medical-kg/gpu-autoscaling/internal/deploy"
+	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
+	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 )
 
 // hpaFor builds an HPA the way the chart renders one: cpu/memory

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/apiservice"
-
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -17,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	apiregv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/apiservice"
 	"github.com/medical-kg/gpu-autoscaling/internal/cluster"
 )
 

@@ -20,8 +20,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simuuid"
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
+
+	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simuuid"
 )
 
 // ResourceName is the extended resource the plugin advertises.

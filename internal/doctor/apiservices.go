@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/apiservice"
-
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apiregv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/apiservice"
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 )
 
 const idAPIService = "apiservice-available"

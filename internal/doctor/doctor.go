@@ -11,13 +11,14 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
-	"github.com/medical-kg/gpu-autoscaling/internal/textfmt"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/client-go/kubernetes"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 	cmclient "k8s.io/metrics/pkg/client/custom_metrics"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/textfmt"
 )
 
 // Status is a check's outcome.

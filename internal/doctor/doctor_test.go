@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	apiregv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 )
 
 func TestHealthyClusterPassesEveryCheck(t *testing.T) {

@@ -27,6 +27,8 @@ import (
 	aggfake "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset/fake"
 	"k8s.io/metrics/pkg/apis/custom_metrics/v1beta2"
 	cmfake "k8s.io/metrics/pkg/client/custom_metrics/fake"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 )
 
 const (
@@ -130,7 +132,7 @@ func gpuPod(name, node string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": service}},
 		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "main", Resources: corev1.ResourceRequirements{
-			Limits: corev1.ResourceList{GPUResource: resource.MustParse("1")}}}}},
+			Limits: corev1.ResourceList{contract.GPUResource: resource.MustParse("1")}}}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
 	}
 }

@@ -7,10 +7,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
 )
 
 const (

@@ -14,11 +14,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/textfmt"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/textfmt"
 )
 
 // Conditions the table always shows, in this order.

@@ -8,12 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
-	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
-
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
 )
 
 // AdapterProcess is the sandbox process name of prometheus-adapter.

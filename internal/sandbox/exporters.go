@@ -9,12 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/repo"
-
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources/podresourcestest"
+	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 )
 
 // ExporterProcess is the sandbox process name of a node's exporter.

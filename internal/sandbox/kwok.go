@@ -6,12 +6,12 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 )
 
 // Well-known names of the sandbox's fake GPU nodes.

@@ -10,9 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
-	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
-
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +17,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources/podresourcestest"
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
 )
 
 // SetDemand sets a service's load; the next load step (within a second)

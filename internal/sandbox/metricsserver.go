@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
-
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +12,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	apiregv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 )
 
 func (s *Sandbox) metricsServerArgs() []string {

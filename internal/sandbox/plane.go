@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
-	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
-	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
-	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 
 	"github.com/gruntwork-io/terratest/modules/helm"
 	"github.com/gruntwork-io/terratest/modules/k8s"
@@ -24,6 +20,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources/podresourcestest"
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 )
 
 // ChartOptions configure the GPU plane: the chart under test, its values and
@@ -343,4 +343,26 @@ func (g *GPUPlane) Uninstall(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("helm uninstall %s: %w", g.opts.Release, err))
 	}
 	return errors.Join(errs...)
+}
+
+// ServeGPUPlane installs the GPU plane on a running sandbox and keeps it
+// serving until ctx ends (the fake kubelets and the load loop live in this
+// process), then stops everything, the sandbox included. installCtx bounds
+// the installation.
+func (s *Sandbox) ServeGPUPlane(ctx, installCtx context.Context, stdout io.Writer) (err error) {
+	defer func() {
+		if downErr := s.Down(context.Background()); downErr != nil {
+			err = errors.Join(err, downErr)
+		}
+	}()
+	plane, err := s.InstallGPUPlane(installCtx, NewReporter("sandbox", s.opts.Logf), ChartOptions{})
+	if err != nil {
+		return fmt.Errorf("install the chart: %w (logs in %s)", err, s.logDir())
+	}
+	defer plane.Close()
+	fmt.Fprintf(stdout, "sandbox up with the chart in %s\n  export KUBECONFIG=%s\n  prometheus: %s\n  adapter: https://127.0.0.1:%d (custom.metrics.k8s.io)\n  logs: %s\n  Ctrl-C stops everything\n",
+		s.ColdStart(), s.Kubeconfig(), s.PrometheusURL(), plane.AdapterPort(), s.logDir())
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping")
+	return nil
 }

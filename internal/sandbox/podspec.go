@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 )
 
 // componentSelector selects the release's objects of one component.

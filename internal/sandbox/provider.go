@@ -10,13 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
 )
 
 // ErrProviderUnavailable is wrapped by errors that say why a provider cannot

@@ -9,14 +9,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/apiservice"
-
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/apiservice"
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 )
 
 // apiServiceAvailable asks the aggregator about one APIService as admin.

@@ -16,12 +16,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
-	"github.com/medical-kg/gpu-autoscaling/internal/repo"
-
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 )
 
 // Options configure a sandbox. The zero value of each field means its default.

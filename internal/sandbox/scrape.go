@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
-
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 )
 
 // configureScrape adds the exporter job to Prometheus as the chart asks: from

@@ -2,14 +2,17 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
 	"time"
-
-	"github.com/medical-kg/gpu-autoscaling/internal/apiservice"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	apiregv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/apiservice"
 )
 
 // ProcessStatus is one line of Status.
@@ -82,4 +85,26 @@ func (s *Sandbox) Status(ctx context.Context) Status {
 		}
 	}
 	return st
+}
+
+// Render prints the status for a terminal.
+func (st Status) Render(w io.Writer) error {
+	fmt.Fprintf(w, "state:       %s\nkubeconfig:  %s\napi server:  %s (ready: %t)\nprometheus:  %s\n",
+		st.Dir, st.Kubeconfig, st.Server, st.APIReady, st.Prometheus)
+	if st.APIError != "" {
+		fmt.Fprintf(w, "api error:   %s\n", st.APIError)
+	}
+	if st.ColdStart != "" {
+		fmt.Fprintf(w, "cold start:  %s\n", st.ColdStart)
+	}
+	fmt.Fprintf(w, "ready nodes: %v\n", st.ReadyNodes)
+	for name, ok := range st.APIService {
+		fmt.Fprintf(w, "apiservice:  %s available=%t\n", name, ok)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROCESS\tPID\tRUNNING\tLOG")
+	for _, p := range st.Processes {
+		fmt.Fprintf(tw, "%s\t%d\t%t\t%s\n", p.Name, p.PID, p.Running, p.Log)
+	}
+	return tw.Flush()
 }

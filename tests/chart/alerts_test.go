@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
 )
 
 // promtoolPath finds promtool: the project's bin/ (linked by the cluster tools build) first, then PATH.

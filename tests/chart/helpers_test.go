@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
-	"github.com/medical-kg/gpu-autoscaling/internal/repo"
-
 	"github.com/gruntwork-io/terratest/modules/helm"
 	"github.com/gruntwork-io/terratest/modules/k8s"
 	"github.com/gruntwork-io/terratest/modules/logger"
@@ -28,6 +25,9 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 )
 
 const (

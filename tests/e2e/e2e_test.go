@@ -13,10 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
-	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
-	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
-
 	"github.com/gruntwork-io/terratest/modules/helm"
 	"github.com/gruntwork-io/terratest/modules/logger"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -31,6 +27,10 @@ import (
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 	custommetrics "k8s.io/metrics/pkg/client/custom_metrics"
 	"sigs.k8s.io/yaml"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
+	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
 )
 
 // The four services of the contract and the load each gets in the

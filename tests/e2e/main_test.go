@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
-
 	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/medical-kg/gpu-autoscaling/internal/demo"
 )
 
 func TestBadFlagsExit2(t *testing.T) {
@@ -44,23 +42,12 @@ func TestMissingClusterBinariesNameTheTarget(t *testing.T) {
 	}
 }
 
-func TestNodesForTheDefaultScenario(t *testing.T) {
-	// Peaks 4.75, 3.75, 3.75, 2.75 → 5+4+4+3 = 16 GPUs, plus 2 spare: 3 nodes of 8.
-	if n := nodesFor(demo.DefaultScenario()); n != 3 {
-		t.Errorf("nodesFor(default) = %d, want 3", n)
-	}
-	small := demo.Scenario{Services: []demo.ServiceLoad{{Peak: 2.5}}}
-	if n := nodesFor(small); n != 2 {
-		t.Errorf("nodesFor(one small service) = %d, want the minimum 2", n)
-	}
-}
-
 func TestParseFlagsDefaults(t *testing.T) {
 	o, err := parseFlags(nil, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(o.out, "out/demo") || !strings.HasSuffix(o.dir, ".sandbox") || o.keep || o.speed != 1 || o.timeout != 20*time.Minute {
+	if !strings.HasSuffix(o.Out, "out/demo") || !strings.HasSuffix(o.Dir, ".sandbox") || o.Keep || o.Speed != 1 || o.Timeout != 20*time.Minute {
 		t.Errorf("defaults %+v", o)
 	}
 }

@@ -92,16 +92,3 @@ func TestHelpExitsZero(t *testing.T) {
 		}
 	}
 }
-
-func TestNextCommandKeepsClusterFlags(t *testing.T) {
-	o := &options{namespace: "gpu", release: "r1", kubeconfig: "/k", kubeContext: "c", prometheusURL: "http://p:9090"}
-	got := o.next("doctor")
-	want := "deploy-auto-scaling --action doctor --namespace gpu --release r1 --kubeconfig /k --context c --prometheus-url http://p:9090"
-	if got != want {
-		t.Errorf("next = %q, want %q", got, want)
-	}
-	o = &options{namespace: "medical-kg", release: "gpu-autoscaling"}
-	if got := o.next("status"); got != "deploy-auto-scaling --action status" {
-		t.Errorf("next with defaults = %q", got)
-	}
-}

@@ -13,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
-
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
 	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 

@@ -22,9 +22,10 @@ import (
 	"syscall"
 	"time"
 
+	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
+
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simuuid"
 	"github.com/medical-kg/gpu-autoscaling/internal/deviceplugin"
-	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 )
 
 func main() {

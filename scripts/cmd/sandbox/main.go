@@ -21,11 +21,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/medical-kg/gpu-autoscaling/internal/repo"
-
 	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
@@ -65,67 +63,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	switch cmd {
 	case "up":
-		nodes := fs.Int("nodes", 2, "number of fake GPU nodes (8 GPUs each)")
-		sync := fs.Duration("hpa-sync-period", 15*time.Second, "kube-controller-manager --horizontal-pod-autoscaler-sync-period")
-		stab := fs.Duration("hpa-downscale-stabilization", 5*time.Minute, "kube-controller-manager --horizontal-pod-autoscaler-downscale-stabilization")
-		scrape := fs.Duration("scrape-interval", 15*time.Second, "Prometheus global scrape interval")
-		timeout := fs.Duration("timeout", 3*time.Minute, "give up when the cluster is not ready after this long")
-		chart := fs.Bool("chart", false, "also install the chart (values/sandbox.yaml) and the stand-in GPU services, run the adapter and one exporter per node, and stay in the foreground until Ctrl-C (then stop everything)")
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		sb, err := sandbox.New(sandbox.Options{Dir: *dir, GPUNodes: *nodes, HPASyncPeriod: *sync,
-			HPADownscaleStabilization: *stab, ScrapeInterval: *scrape,
-			Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }})
-		if err != nil {
-			return err
-		}
-		upCtx, cancel := context.WithTimeout(ctx, *timeout)
-		defer cancel()
-		if err := sb.Up(upCtx); err != nil {
-			return fmt.Errorf("up: %w", err)
-		}
-		if *chart {
-			return foreground(ctx, upCtx, sb, stdout, stderr)
-		}
-		fmt.Fprintf(stdout, "sandbox up in %s\n  export KUBECONFIG=%s\n  prometheus: %s\n  logs: %s\n  stop: go run ./scripts/cmd/sandbox down --dir %s\n",
-			sb.ColdStart(), sb.Kubeconfig(), sb.PrometheusURL(), filepath.Join(sb.Dir(), "logs"), sb.Dir())
-		return nil
+		return up(ctx, fs, rest, dir, stdout, stderr)
 	case "down":
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		sb, err := sandbox.Load(*dir)
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		if err := sb.Down(ctx); err != nil {
-			return fmt.Errorf("down: %w", err)
-		}
-		fmt.Fprintf(stdout, "sandbox in %s stopped in %s (logs kept in %s)\n", sb.Dir(),
-			time.Since(start).Round(time.Millisecond), filepath.Join(sb.Dir(), "logs"))
-		return nil
+		return down(ctx, fs, rest, dir, stdout)
 	case "status":
-		asJSON := fs.Bool("json", false, "print the status as JSON")
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		sb, err := sandbox.Load(*dir)
-		if err != nil {
-			return err
-		}
-		st := sb.Status(ctx)
-		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(st)
-		}
-		printStatus(stdout, st)
-		if !st.APIReady {
-			return errors.New("the API server is not ready")
-		}
-		return nil
+		return status(ctx, fs, rest, dir, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -135,44 +77,72 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-// foreground installs the GPU plane and keeps this process alive: the fake
-// kubelets (pod-resources servers) and the load loop live in it.
-func foreground(ctx, upCtx context.Context, sb *sandbox.Sandbox, stdout, stderr io.Writer) (err error) {
-	defer func() {
-		if downErr := sb.Down(context.Background()); downErr != nil {
-			err = errors.Join(err, downErr)
-		}
-	}()
-	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
-	plane, err := sb.InstallGPUPlane(upCtx, sandbox.NewReporter("sandbox", logf), sandbox.ChartOptions{})
-	if err != nil {
-		return fmt.Errorf("install the chart: %w (logs in %s)", err, filepath.Join(sb.Dir(), "logs"))
+func up(ctx context.Context, fs *flag.FlagSet, args []string, dir *string, stdout, stderr io.Writer) error {
+	nodes := fs.Int("nodes", 2, "number of fake GPU nodes (8 GPUs each)")
+	sync := fs.Duration("hpa-sync-period", 15*time.Second, "kube-controller-manager --horizontal-pod-autoscaler-sync-period")
+	stab := fs.Duration("hpa-downscale-stabilization", 5*time.Minute, "kube-controller-manager --horizontal-pod-autoscaler-downscale-stabilization")
+	scrape := fs.Duration("scrape-interval", 15*time.Second, "Prometheus global scrape interval")
+	timeout := fs.Duration("timeout", 3*time.Minute, "give up when the cluster is not ready after this long")
+	chart := fs.Bool("chart", false, "also install the chart (values/sandbox.yaml) and the stand-in GPU services, run the adapter and one exporter per node, and stay in the foreground until Ctrl-C (then stop everything)")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	defer plane.Close()
-	fmt.Fprintf(stdout, "sandbox up with the chart in %s\n  export KUBECONFIG=%s\n  prometheus: %s\n  adapter: https://127.0.0.1:%d (custom.metrics.k8s.io)\n  logs: %s\n  Ctrl-C stops everything\n",
-		sb.ColdStart(), sb.Kubeconfig(), sb.PrometheusURL(), plane.AdapterPort(), filepath.Join(sb.Dir(), "logs"))
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "stopping")
+	sb, err := sandbox.New(sandbox.Options{Dir: *dir, GPUNodes: *nodes, HPASyncPeriod: *sync,
+		HPADownscaleStabilization: *stab, ScrapeInterval: *scrape,
+		Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }})
+	if err != nil {
+		return err
+	}
+	upCtx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := sb.Up(upCtx); err != nil {
+		return fmt.Errorf("up: %w", err)
+	}
+	if *chart {
+		return sb.ServeGPUPlane(ctx, upCtx, stdout)
+	}
+	fmt.Fprintf(stdout, "sandbox up in %s\n  export KUBECONFIG=%s\n  prometheus: %s\n  logs: %s\n  stop: go run ./scripts/cmd/sandbox down --dir %s\n",
+		sb.ColdStart(), sb.Kubeconfig(), sb.PrometheusURL(), filepath.Join(sb.Dir(), "logs"), sb.Dir())
 	return nil
 }
 
-func printStatus(w io.Writer, st sandbox.Status) {
-	fmt.Fprintf(w, "state:       %s\nkubeconfig:  %s\napi server:  %s (ready: %t)\nprometheus:  %s\n",
-		st.Dir, st.Kubeconfig, st.Server, st.APIReady, st.Prometheus)
-	if st.APIError != "" {
-		fmt.Fprintf(w, "api error:   %s\n", st.APIError)
+func down(ctx context.Context, fs *flag.FlagSet, args []string, dir *string, stdout io.Writer) error {
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	if st.ColdStart != "" {
-		fmt.Fprintf(w, "cold start:  %s\n", st.ColdStart)
+	sb, err := sandbox.Load(*dir)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(w, "ready nodes: %v\n", st.ReadyNodes)
-	for name, ok := range st.APIService {
-		fmt.Fprintf(w, "apiservice:  %s available=%t\n", name, ok)
+	start := time.Now()
+	if err := sb.Down(ctx); err != nil {
+		return fmt.Errorf("down: %w", err)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROCESS\tPID\tRUNNING\tLOG")
-	for _, p := range st.Processes {
-		fmt.Fprintf(tw, "%s\t%d\t%t\t%s\n", p.Name, p.PID, p.Running, p.Log)
+	fmt.Fprintf(stdout, "sandbox in %s stopped in %s (logs kept in %s)\n", sb.Dir(),
+		time.Since(start).Round(time.Millisecond), filepath.Join(sb.Dir(), "logs"))
+	return nil
+}
+
+func status(ctx context.Context, fs *flag.FlagSet, args []string, dir *string, stdout io.Writer) error {
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	tw.Flush()
+	sb, err := sandbox.Load(*dir)
+	if err != nil {
+		return err
+	}
+	st := sb.Status(ctx)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	if err := st.Render(stdout); err != nil {
+		return err
+	}
+	if !st.APIReady {
+		return errors.New("the API server is not ready")
+	}
+	return nil
 }

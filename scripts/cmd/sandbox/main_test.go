@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
-
 	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 

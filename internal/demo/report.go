@@ -1,0 +1,127 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/cluster"
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/doctor"
+)
+
+// report prints the summary and writes the plot, the samples and the summary.
+func (d *demoRun) report(rec Record, verdicts []Verdict) error {
+	d.step("summary (replicas: at the start → peak → end)")
+	var buf bytes.Buffer
+	if err := RenderSummary(&buf, rec, verdicts); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	fmt.Fprint(d.out, buf.String())
+	d.mu.Unlock()
+	if err := os.MkdirAll(d.o.Out, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", d.o.Out, err)
+	}
+	plotPath := filepath.Join(d.o.Out, "scaling.png")
+	if err := WritePlotFile(plotPath, rec); err != nil {
+		return err
+	}
+	var csvBuf bytes.Buffer
+	if err := rec.WriteCSV(&csvBuf); err != nil {
+		return err
+	}
+	csvPath := filepath.Join(d.o.Out, "samples.csv")
+	if err := os.WriteFile(csvPath, csvBuf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", csvPath, err)
+	}
+	if err := os.WriteFile(filepath.Join(d.o.Out, "summary.txt"), buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	w, h := PlotSize(len(rec.Series))
+	d.logf("plot: %s (%d×%d px); samples: %s", plotPath, w, h, csvPath)
+	return nil
+}
+
+// doctor runs the operator tooling's doctor against the sandbox.
+func (d *demoRun) doctor(ctx context.Context, rec Record) (bool, error) {
+	d.step("doctor (the seed's troubleshooting checks, as `deploy-auto-scaling --action doctor` runs them)")
+	t0 := time.Now()
+	c, err := cluster.Connect(ctx, cluster.Options{Kubeconfig: d.sb.Kubeconfig(), Namespace: namespace})
+	if err != nil {
+		return false, fmt.Errorf("doctor: %w", err)
+	}
+	prom, err := promapi.NewClient(promapi.Config{Address: d.sb.PrometheusURL()})
+	if err != nil {
+		return false, fmt.Errorf("doctor: Prometheus client: %w", err)
+	}
+	// The scenario scales each HPA up and down on purpose: as many replica
+	// changes as its peak allows are not flapping.
+	flap := doctor.DefaultFlapThreshold
+	for _, s := range rec.Series {
+		flap = max(flap, 2*(s.Target.Expected(s.Load.Peak)-s.Target.Min))
+	}
+	checks, err := doctor.Run(ctx, doctor.Config{Namespace: namespace, Release: contract.DefaultRelease,
+		Kube: c.Kube, Aggregator: c.Aggregator, CustomMetrics: c.CustomMetrics,
+		Prometheus: promv1.NewAPI(prom), PrometheusURL: d.sb.PrometheusURL(), FlapThreshold: flap})
+	var buf bytes.Buffer
+	if rerr := doctor.Render(&buf, checks); rerr != nil {
+		return false, rerr
+	}
+	d.mu.Lock()
+	fmt.Fprint(d.out, buf.String())
+	d.mu.Unlock()
+	if werr := os.WriteFile(filepath.Join(d.o.Out, "doctor.txt"), buf.Bytes(), 0o644); werr != nil {
+		return false, fmt.Errorf("write doctor report: %w", werr)
+	}
+	if err != nil {
+		return false, err
+	}
+	d.timed("doctor", t0)
+	return !doctor.Failed(checks), nil
+}
+
+func (d *demoRun) teardown() {
+	d.step("teardown")
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if d.plane != nil {
+		d.plane.Close()
+	}
+	if err := d.sb.Down(ctx); err != nil {
+		d.logf("teardown: %v (stop what is left with: go run ./scripts/cmd/sandbox down --dir %s)", err, d.o.Dir)
+		return
+	}
+	d.timed("teardown", t0)
+	d.logf("sandbox stopped (logs kept in %s); total %s", filepath.Join(d.sb.Dir(), "logs"), time.Since(d.start).Round(time.Second))
+}
+
+// keepRunning leaves the cluster up, says how to reach it, and keeps the
+// in-process parts of the GPU plane (the simulated kubelets' pod-resources
+// servers and the load model) serving until interrupted.
+func (d *demoRun) keepRunning() {
+	kc := d.sb.Kubeconfig()
+	d.step("the sandbox keeps running (--keep)")
+	d.mu.Lock()
+	fmt.Fprintf(d.out, `  export KUBECONFIG=%s
+  bin/deploy-auto-scaling --action status --kubeconfig %s
+  bin/deploy-auto-scaling --action doctor --kubeconfig %s --prometheus-url %s
+  bin/kubectl --kubeconfig %s get hpa -n %s
+  go run ./scripts/cmd/sandbox down --dir %s     # stop it
+(bin/deploy-auto-scaling comes from `+"`make build`"+`; `+"`go run ./scripts/cmd/deploy-auto-scaling`"+` works as well.)
+The simulated kubelets and the load model live in this process: it keeps serving them at the base load
+until Ctrl-C. After that the cluster stays up, but GPU series lose their pod labels.
+`, kc, kc, kc, d.sb.PrometheusURL(), kc, namespace, d.o.Dir)
+	d.mu.Unlock()
+	if d.plane == nil || d.parent.Err() != nil {
+		return
+	}
+	<-d.parent.Done()
+}

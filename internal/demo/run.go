@@ -1,0 +1,120 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+	"github.com/medical-kg/gpu-autoscaling/internal/repo"
+)
+
+// Options of one demo run.
+type Options struct {
+	// Out receives the plot (scaling.png), the samples, the summary, the
+	// doctor report and helm's log.
+	Out string
+	// Dir is the sandbox state folder.
+	Dir string
+	// Keep leaves the sandbox running at the end until ctx is cancelled.
+	Keep bool
+	// Speed plays the scenario's ramps and holds this many times faster.
+	Speed float64
+	// Nodes is the number of fake GPU nodes (0: NodesFor the scenario).
+	Nodes int
+	// Timeout bounds the whole run.
+	Timeout time.Duration
+	// Stdout receives the live lines and the report.
+	Stdout io.Writer
+}
+
+// DefaultOptions are the defaults of `make demo`: output in <repo>/out/demo,
+// state in <repo>/.sandbox, normal speed, 20 minutes at most.
+func DefaultOptions() Options {
+	o := Options{Out: filepath.Join("out", "demo"), Dir: ".sandbox", Speed: 1, Timeout: 20 * time.Minute, Stdout: os.Stdout}
+	if root, err := repo.Root(); err == nil {
+		o.Out, o.Dir = filepath.Join(root, "out", "demo"), filepath.Join(root, ".sandbox")
+	}
+	return o
+}
+
+// Outcome is how a run ended; the command maps it to its exit code.
+type Outcome int
+
+const (
+	// Passed: every service scaled up and back down as its load implied, and
+	// doctor found no failure.
+	Passed Outcome = iota
+	// Failed: a service did not, doctor failed, or the run broke down.
+	Failed
+	// Misfit: the scenario does not fit the HPAs the chart deployed.
+	Misfit
+	// Interrupted: ctx was cancelled (Ctrl-C); the sandbox was torn down,
+	// or left running with Keep.
+	Interrupted
+)
+
+// ErrInvalidInput wraps problems found before anything starts (options,
+// scenario, binaries not built); nothing was started.
+var ErrInvalidInput = errors.New("invalid demo input")
+
+// inputError says what is wrong in the words the user needs; it matches
+// ErrInvalidInput without repeating it.
+type inputError struct{ err error }
+
+func (e inputError) Error() string        { return e.err.Error() }
+func (e inputError) Is(target error) bool { return target == ErrInvalidInput }
+func (e inputError) Unwrap() error        { return e.err }
+
+func invalid(format string, a ...any) error { return inputError{fmt.Errorf(format, a...)} }
+
+// Check validates the options.
+func (o Options) Check() error {
+	switch {
+	case o.Nodes < 0:
+		return invalid("--nodes %d: want 0 (automatic) or more", o.Nodes)
+	case o.Timeout <= 0:
+		return invalid("--timeout %s: want a positive duration", o.Timeout)
+	case o.Out == "" || o.Dir == "":
+		return invalid("the output and state folders must be set")
+	}
+	return nil
+}
+
+// Run plays the demo end to end: sandbox up, chart and stand-in services
+// installed, the scenario driven and judged, doctor, teardown. Cancelling
+// ctx interrupts it (the sandbox is torn down first, unless Keep). A
+// non-nil error means invalid input and nothing was started; otherwise the
+// Outcome says how it ended, with the details on Stdout.
+func Run(ctx context.Context, o Options) (Outcome, error) {
+	if err := o.Check(); err != nil {
+		return Failed, err
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if missing := missingBinaries(); len(missing) > 0 {
+		bin, _ := prereq.BinDir()
+		return Failed, invalid("%s not built in %s: run `make cluster-tools` (helm and kubectl: `make tools`); `make demo` runs both first",
+			strings.Join(missing, ", "), bin)
+	}
+	sc, err := DefaultScenario().Scaled(o.Speed)
+	if err == nil {
+		err = sc.Validate()
+	}
+	if err != nil {
+		return Failed, inputError{err}
+	}
+	if o.Nodes == 0 {
+		o.Nodes = NodesFor(sc)
+	}
+	runCtx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	d := &demoRun{o: o, sc: sc, out: o.Stdout, start: time.Now(), parent: ctx}
+	return d.run(runCtx), nil
+}
