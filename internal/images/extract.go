@@ -12,13 +12,14 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
 )
 
 // extractOptions says what extractTar restores besides contents and modes.
 type extractOptions struct {
 	// owners restores each entry's uid and gid (needs root).
 	owners bool
-	// times restores each entry's modification time (symlinks excepted).
+	// times restores each entry's modification time (symlinks' own too).
 	times bool
 }
 
@@ -69,14 +70,15 @@ func extractTar(r io.Reader, dir string, o extractOptions) error {
 				return fmt.Errorf("%s: %w (restoring owners needs root)", hdr.Name, err)
 			}
 		}
-		if o.times && hdr.Typeflag != tar.TypeSymlink {
+		if o.times {
 			stamps = append(stamps, stamp{target, hdr.ModTime})
 		}
 	}
 	// Children first: setting a file's time leaves its folder's alone.
 	for i := len(stamps) - 1; i >= 0; i-- {
-		if err := os.Chtimes(stamps[i].path, stamps[i].t, stamps[i].t); err != nil {
-			return err
+		ts := unix.NsecToTimespec(stamps[i].t.UnixNano())
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, stamps[i].path, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("set the time of %s: %w", stamps[i].path, err)
 		}
 	}
 	return nil

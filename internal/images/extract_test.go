@@ -68,6 +68,9 @@ func TestExtractLayers(t *testing.T) {
 	if err != nil || string(b) != "new" {
 		t.Errorf("bin/l -> etc/a: %q, %v", b, err)
 	}
+	if st, err := os.Lstat(filepath.Join(dir, "bin/l")); err != nil || !st.ModTime().Equal(epoch) {
+		t.Errorf("symlink bin/l: %v, want mtime %v", err, epoch)
+	}
 	for p, want := range map[string]fs.FileMode{"etc/a": 0o644, "tmp": fs.ModeDir | fs.ModeSticky | 0o777, "etc": fs.ModeDir | 0o755} {
 		st, err := os.Stat(filepath.Join(dir, p))
 		if err != nil {
