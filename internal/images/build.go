@@ -276,3 +276,38 @@ func FindRoot(dir string) (string, error) {
 		}
 	}
 }
+
+// Reference returns the full reference of the catalog's image called name,
+// as Build tags it (e.g. the pause image for containerd's sandbox_image).
+func Reference(root, name string) (string, error) {
+	spec, ok := Lookup(name)
+	if !ok {
+		return "", fmt.Errorf("unknown image %q", name)
+	}
+	return resolveRef(root, spec.Ref)
+}
+
+// ReadDigests reads the digests.txt Build wrote into dir: the images built,
+// with their archives' paths (what a loader imports into containerd).
+func ReadDigests(dir string) ([]Result, error) {
+	b, err := os.ReadFile(filepath.Join(dir, DigestsFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w (run make images)", err)
+	}
+	var out []Result
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		var d v1.Hash
+		if len(f) == 3 {
+			d, err = v1.NewHash(f[2])
+		}
+		if len(f) != 3 || err != nil {
+			return nil, fmt.Errorf("%s line %d: %q is not \"name reference digest\"", DigestsFile, i+1, line)
+		}
+		out = append(out, Result{Name: f[0], Ref: f[1], Digest: d, Archive: filepath.Join(dir, f[0]+".tar")})
+	}
+	return out, nil
+}

@@ -99,7 +99,11 @@ func TestBuildIsReproducible(t *testing.T) {
 	if string(d1) != want || !bytes.Equal(d1, d2) {
 		t.Errorf("digests.txt %q and %q, want %q", d1, d2, want)
 	}
-	_, err := Build(context.Background(), Options{Root: root, Catalog: testCatalog(), Images: []string{"missing"},
+	listed, err := ReadDigests(out1)
+	if err != nil || len(listed) != 1 || listed[0].Ref != r1[0].Ref || listed[0].Digest != r1[0].Digest || listed[0].Archive != r1[0].Archive {
+		t.Errorf("ReadDigests = %+v, %v, want %+v", listed, err, r1[0])
+	}
+	_, err = Build(context.Background(), Options{Root: root, Catalog: testCatalog(), Images: []string{"missing"},
 		OutDir: t.TempDir(), CacheDir: t.TempDir()})
 	var missing *sourceMissingError
 	if !errors.As(err, &missing) {

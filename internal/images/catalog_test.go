@@ -36,7 +36,7 @@ func TestCatalogRefs(t *testing.T) {
 		"fake-gpu-device-plugin": "ghcr.io/medical-kg/fake-gpu-device-plugin:0.1.0",
 	}
 	for _, s := range Catalog() {
-		ref, err := resolveRef(root, s.Ref)
+		ref, err := Reference(root, s.Name)
 		if err != nil {
 			t.Errorf("%s: %v", s.Name, err)
 			continue
