@@ -124,6 +124,18 @@ sandbox-status: ## processes, API readiness, nodes and APIServices of the sandbo
 sandbox-down: ## stop the sandbox's processes by PID
 	$(GO) run ./scripts/cmd/sandbox down
 
+# IMAGES=name,name selects images (default all: gpu-metrics-exporter, prometheus-adapter, pause,
+# gpu-service, fake-gpu-device-plugin; one whose program is not in the tree is skipped).
+IMAGES ?=
+
+.PHONY: images
+images: ## build the container images without Docker into dist/images/ (OCI layout archives + digests.txt)
+	$(call say,prometheus-adapter binary (cluster-tools component adapter; cache: $(CACHE)))
+	tools/cluster/build.sh $(BIN) adapter
+	$(call say,images into dist/images/ (Debian packages cached in $(CACHE)/debs))
+	$(GO) run ./scripts/cmd/images build --out $(DIST)/images --bin $(BIN) --cache $(CACHE) \
+		--version $(VERSION) $(if $(IMAGES),--image $(IMAGES))
+
 .PHONY: package
 package: tools ## helm package + helm repo index into dist/ for chart-repository consumers
 	$(call say,helm package into dist/)
