@@ -28,7 +28,7 @@ import (
 	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 )
 
-// testChart is the tiny chart under scripts/testdata, found through the
+// testChart is the tiny chart under internal/deploy/testdata, found through the
 // repository-root lookup of ResolveChart.
 const testChart = "internal/deploy/testdata/chart"
 
