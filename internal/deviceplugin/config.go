@@ -41,7 +41,7 @@ type Config struct {
 	SocketName string // plugin socket's base name; default DefaultSocketName
 	NodeName   string // node whose simulated GPUs are advertised (required)
 	Model      string // simulated model, one of simuuid.Models(); default dgxa100
-	Devices    int    // GPUs to advertise, 1..simuuid.Devices(Model); 0 means all
+	Devices    int    // GPUs to advertise, 1..simuuid.MaxDevices (as the exporter's --simulation-gpus); 0 means the model's own count
 
 	PollInterval    time.Duration // how often the kubelet socket is checked; default 1s
 	RegisterTimeout time.Duration // timeout of one Register call; default 10s
@@ -72,15 +72,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Model == "" {
 		c.Model = "dgxa100"
 	}
-	max := simuuid.Devices(c.Model)
+	max := simuuid.MaxDevices
 	if max == 0 {
 		return c, configErrorf("unknown simulation model %q: use one of %s", c.Model, strings.Join(simuuid.Models(), ", "))
 	}
 	switch {
 	case c.Devices == 0:
-		c.Devices = max
+		c.Devices = simuuid.Devices(c.Model)
 	case c.Devices < 0 || c.Devices > max:
-		return c, configErrorf("%d devices requested: model %s has %d GPUs, use 1..%d", c.Devices, c.Model, max, max)
+		return c, configErrorf("%d devices requested: use 1..%d, the same count as the exporter's --simulation-gpus (0: the model's %d)", c.Devices, max, simuuid.Devices(c.Model))
 	}
 	if c.Dir == "" {
 		c.Dir = pluginapi.DevicePluginPath

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simulated"
+	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simuuid"
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources"
 )
 
@@ -21,6 +22,7 @@ type config struct {
 	Backend             string
 	SimulationFile      string
 	SimulationModel     string
+	SimulationGPUs      int
 	NodeName            string
 	CollectionInterval  time.Duration
 	PodResourcesSocket  string
@@ -36,6 +38,7 @@ var envFor = map[string]string{
 	"backend":               "EXPORTER_BACKEND",
 	"simulation-file":       "EXPORTER_SIMULATION_FILE",
 	"simulation-model":      "EXPORTER_SIMULATION_MODEL",
+	"simulation-gpus":       "EXPORTER_SIMULATION_GPUS",
 	"node-name":             "NODE_NAME",
 	"collection-interval":   "EXPORTER_COLLECTION_INTERVAL",
 	"pod-resources-socket":  "EXPORTER_POD_RESOURCES_SOCKET",
@@ -55,6 +58,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&c.Backend, "backend", "nvml", "GPU backend: nvml (the node's libnvidia-ml) or simulated (go-nvml mock server fed by --simulation-file)")
 	fs.StringVar(&c.SimulationFile, "simulation-file", "", "YAML file with per-GPU utilization, memory and temperature, re-read every collection (simulated backend; empty: all GPUs idle)")
 	fs.StringVar(&c.SimulationModel, "simulation-model", "dgxa100", "simulated server model: "+strings.Join(simulated.Models(), ", "))
+	fs.IntVar(&c.SimulationGPUs, "simulation-gpus", 0, fmt.Sprintf("number of simulated GPUs, 1..%d (0: the model's own, 8)", simuuid.MaxDevices))
 	fs.StringVar(&c.NodeName, "node-name", "", "node name for the node label (default: the hostname)")
 	fs.DurationVar(&c.CollectionInterval, "collection-interval", 30*time.Second, "how often GPUs, pod resources and the host are read; utilization is averaged over it")
 	fs.StringVar(&c.PodResourcesSocket, "pod-resources-socket", podresources.DefaultSocket, "kubelet pod-resources socket for GPU-to-pod attribution (empty: disabled)")
@@ -87,6 +91,14 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	if err := c.LogLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel))
 	}
+	errs = append(errs, c.validate()...)
+	return c, errors.Join(errs...)
+}
+
+// validate checks the parsed values and fills the node name from the
+// hostname when it is not set; every problem is returned.
+func (c *config) validate() []error {
+	var errs []error
 	switch c.Backend {
 	case "nvml", "simulated":
 	default:
@@ -99,6 +111,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		}
 		if !valid {
 			errs = append(errs, fmt.Errorf("--simulation-model %q: use one of %s", c.SimulationModel, strings.Join(simulated.Models(), ", ")))
+		}
+		if c.SimulationGPUs < 0 || c.SimulationGPUs > simuuid.MaxDevices {
+			errs = append(errs, fmt.Errorf("--simulation-gpus %d: use 1..%d, or 0 for the model's own count", c.SimulationGPUs, simuuid.MaxDevices))
 		}
 	} else if c.SimulationFile != "" {
 		errs = append(errs, fmt.Errorf("--simulation-file is only used with --backend=simulated"))
@@ -122,5 +137,5 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		}
 		c.NodeName = host
 	}
-	return c, errors.Join(errs...)
+	return errs
 }

@@ -73,6 +73,8 @@ func TestParseConfigErrorsSayWhatToFix(t *testing.T) {
 		{[]string{"--backend=dcgm"}, nil, `--backend "dcgm": use nvml or simulated`},
 		{[]string{"--backend=simulated", "--simulation-model=dgx1"}, nil, "--simulation-model \"dgx1\": use one of dgxa100, dgxh100, dgxh200"},
 		{[]string{"--simulation-file=/x.yaml"}, nil, "--simulation-file is only used with --backend=simulated"},
+		{[]string{"--backend=simulated", "--simulation-gpus=65"}, nil, "--simulation-gpus 65: use 1..64"},
+		{nil, map[string]string{"EXPORTER_BACKEND": "simulated", "EXPORTER_SIMULATION_GPUS": "-1"}, "--simulation-gpus -1: use 1..64"},
 		{[]string{"--collection-interval=100ms"}, nil, "use at least 1s"},
 		{[]string{"--pod-resources-timeout=45s"}, nil, "shorter than --collection-interval"},
 		{[]string{"--log-level=loud"}, nil, "--log-level \"loud\""},

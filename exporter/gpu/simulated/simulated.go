@@ -16,16 +16,19 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh200"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/gpus"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu"
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simuuid"
 )
 
-var models = map[string]func() *server.Server{
-	"dgxa100": dgxa100.New,
-	"dgxh100": dgxh100.New,
-	"dgxh200": dgxh200.New,
+// models build a mock server of a model with n GPUs (go-nvml's DGX mocks
+// have 8; any count from 1 to simuuid.MaxDevices can be simulated).
+var models = map[string]func(n int) *server.Server{
+	"dgxa100": func(n int) *server.Server { return dgxa100.NewWithGPUs(gpus.Multiple(n, gpus.A100_SXM4_40GB)...) },
+	"dgxh100": func(n int) *server.Server { return dgxh100.NewWithGPUs(gpus.Multiple(n, gpus.H100_SXM5_80GB)...) },
+	"dgxh200": func(n int) *server.Server { return dgxh200.NewWithGPUs(gpus.Multiple(n, gpus.H200_SXM5_141GB)...) },
 }
 
 // Models lists the accepted --simulation-model values.
@@ -53,6 +56,9 @@ const MaxFileBytes = 1 << 20
 // Options configure a Simulator.
 type Options struct {
 	Model string // dgxa100, dgxh100 or dgxh200
+	// Devices is the number of GPUs (0: the model's own count, 8); the node
+	// looks like a larger server of the same GPUs.
+	Devices int
 	// NodeName seeds the devices' default UUIDs, so they are stable across
 	// restarts, and selects the node's section of the simulation file.
 	NodeName string
@@ -87,10 +93,18 @@ type Simulator struct {
 // New builds a Simulator and loads the simulation file once; an unreadable or
 // invalid file is an error.
 func New(opts Options) (*Simulator, error) {
-	newServer, ok := models[opts.Model]
+	build, ok := models[opts.Model]
 	if !ok {
 		return nil, fmt.Errorf("unknown simulation model %q: use one of %v", opts.Model, Models())
 	}
+	if opts.Devices == 0 {
+		opts.Devices = simuuid.Devices(opts.Model)
+	}
+	if opts.Devices < 1 || opts.Devices > simuuid.MaxDevices {
+		return nil, fmt.Errorf("simulated GPU count %d: want 1..%d", opts.Devices, simuuid.MaxDevices)
+	}
+	n := opts.Devices
+	newServer := func() *server.Server { return build(n) }
 	if opts.ReadFile == nil {
 		opts.ReadFile = readFileLimited
 	}

@@ -281,3 +281,28 @@ func TestSimulatorSurvivesMockRebuild(t *testing.T) {
 		t.Fatalf("after rebuild gpu 2 = %+v", d)
 	}
 }
+
+func TestSimulatorDeviceCount(t *testing.T) {
+	sim, err := New(Options{Model: "dgxa100", NodeName: "node-a", Devices: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sim.Limits().Devices != 24 {
+		t.Fatalf("limits %+v, want 24 devices", sim.Limits())
+	}
+	res, err := gpu.NewReader(sim, time.Minute).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Devices) != 24 || res.Devices[23].UUID != simuuid.UUID("node-a", "dgxa100", 23) {
+		t.Fatalf("%d devices, last %+v; want 24 with simuuid's UUIDs", len(res.Devices), res.Devices[len(res.Devices)-1])
+	}
+	if def, _ := New(Options{Model: "dgxh100"}); def.Limits().Devices != simuuid.Devices("dgxh100") {
+		t.Errorf("default count %d, want the model's %d", def.Limits().Devices, simuuid.Devices("dgxh100"))
+	}
+	for _, n := range []int{-1, simuuid.MaxDevices + 1} {
+		if _, err := New(Options{Model: "dgxa100", Devices: n}); err == nil || !strings.Contains(err.Error(), "want 1..") {
+			t.Errorf("Devices %d: error %v, want the allowed range", n, err)
+		}
+	}
+}

@@ -25,7 +25,11 @@ func Models() []string {
 	return models
 }
 
-// Devices is the number of GPUs of a simulated model, 0 for an unknown one.
+// MaxDevices bounds the GPUs one simulated node can have.
+const MaxDevices = 64
+
+// Devices is the default number of GPUs of a simulated model (its DGX
+// server's), 0 for an unknown one.
 func Devices(model string) int { return deviceCounts[model] }
 
 // UUID is the stable UUID of GPU index on node for model, in the form NVML

@@ -59,7 +59,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (de
 	var cfg deviceplugin.Config
 	fs.StringVar(&cfg.NodeName, "node-name", getenv("NODE_NAME"), "node whose simulated GPUs are advertised (required; default $NODE_NAME)")
 	fs.StringVar(&cfg.Model, "simulation-model", "dgxa100", "simulated server model (as the exporter's --simulation-model): "+strings.Join(simuuid.Models(), ", "))
-	fs.IntVar(&cfg.Devices, "devices", 0, "GPUs to advertise, 1..the model's count (0: all the model has, 8 for every model today)")
+	fs.IntVar(&cfg.Devices, "devices", 0, "GPUs to advertise, 1..64, as the exporter's --simulation-gpus (0: the model's own count, 8)")
 	fs.StringVar(&cfg.Dir, "device-plugin-path", pluginapi.DevicePluginPath, "kubelet device-plugin folder (its kubelet.sock and this plugin's socket)")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", time.Second, "how often to check whether the kubelet restarted")
 	if err := fs.Parse(args); err != nil {
