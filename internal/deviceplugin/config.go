@@ -72,10 +72,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Model == "" {
 		c.Model = "dgxa100"
 	}
-	max := simuuid.MaxDevices
-	if max == 0 {
+	if simuuid.Devices(c.Model) == 0 {
 		return c, configErrorf("unknown simulation model %q: use one of %s", c.Model, strings.Join(simuuid.Models(), ", "))
 	}
+	max := simuuid.MaxDevices
 	switch {
 	case c.Devices == 0:
 		c.Devices = simuuid.Devices(c.Model)

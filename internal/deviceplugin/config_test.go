@@ -17,8 +17,8 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"no node", Config{}, []string{"--node-name", "NODE_NAME"}},
 		{"unknown model", Config{NodeName: "n", Model: "dgx1"}, []string{`"dgx1"`, "dgxa100, dgxh100, dgxh200"}},
-		{"too many devices", Config{NodeName: "n", Devices: 9}, []string{"9 devices", "dgxa100 has 8", "1..8"}},
-		{"negative devices", Config{NodeName: "n", Devices: -1}, []string{"1..8"}},
+		{"too many devices", Config{NodeName: "n", Devices: 65}, []string{"65 devices", "use 1..64", "--simulation-gpus", "the model's 8"}},
+		{"negative devices", Config{NodeName: "n", Devices: -1}, []string{"1..64"}},
 		{"kubelet's socket name", Config{NodeName: "n", SocketName: "kubelet.sock"}, []string{"kubelet.sock"}},
 		{"path too long", Config{NodeName: "n", Dir: long}, []string{"--device-plugin-path", "allow 107"}},
 	} {

@@ -110,8 +110,12 @@ Seconds in a Go duration that the schema already accepted ("30s", "500ms", "1m30
 {{- fail "exporter.podSecurityContext.runAsNonRoot=true cannot reach the root-owned kubelet pod-resources socket: set exporter.podResources.enabled=false (GPU series lose their pod labels) or keep runAsNonRoot=false" -}}
 {{- end -}}
 {{- $seen := dict -}}
+{{- $count := .Values.simulation.gpuCount | default 8 | int -}}
 {{- range $i, $g := .Values.simulation.gpus -}}
 {{- $k := toString $g.index -}}
+{{- if ge (int $g.index) $count -}}
+{{- fail (printf "exporter.simulation.gpus[%d]: index %s is beyond the %d simulated GPUs (indexes 0..%d); lower it or raise exporter.simulation.gpuCount" $i $k $count (sub $count 1)) -}}
+{{- end -}}
 {{- if hasKey $seen $k -}}
 {{- fail (printf "exporter.simulation.gpus[%d]: index %s is listed twice; each GPU index may appear once" $i $k) -}}
 {{- end -}}
