@@ -78,7 +78,9 @@ for c in "${components[@]}"; do
 	case $c in
 	kubernetes) build kubernetes kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver \
 		kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager \
-		kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler ;;
+		kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler \
+		kubelet=k8s.io/kubernetes/cmd/kubelet \
+		kube-proxy=k8s.io/kubernetes/cmd/kube-proxy ;;
 	etcd) build etcd etcd=. ;;
 	kwok) build kwok kwok=sigs.k8s.io/kwok/cmd/kwok ;;
 	adapter) build adapter prometheus-adapter=sigs.k8s.io/prometheus-adapter/cmd/adapter ;;
