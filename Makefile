@@ -52,7 +52,7 @@ $(BIN)/kubectl: go.mod go.sum tools/kubectl/main.go
 tools: $(BIN)/helm $(BIN)/kubectl ## build the pinned helm and kubectl into bin/
 
 .PHONY: cluster-tools
-cluster-tools: ## build (or reuse) the sandbox's cluster binaries: etcd, kube-*, kwok, adapter, metrics-server, prometheus
+cluster-tools: ## build (or reuse) the sandbox's cluster binaries (etcd, kube-*, kubelet, kube-proxy, containerd, kwok, adapter, metrics-server) and Debian's prometheus, runc, CNI plugins, iptables
 	$(call say,cluster binaries (cache: $(CACHE)))
 	tools/cluster/build.sh $(BIN)
 

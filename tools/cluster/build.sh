@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin_dir=${1:?usage: build.sh BIN_DIR [component...]}
 shift
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok adapter metrics-server prometheus)
+[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok adapter metrics-server prometheus containerd node-packages)
 cache=${GPU_AUTOSCALING_CACHE:-$HOME/.cache/gpu-autoscaling}
 mkdir -p "$bin_dir" "$cache/cluster"
 gover=$(go env GOVERSION)
