@@ -103,25 +103,21 @@ func (d *demoRun) teardown() {
 	d.logf("sandbox stopped (logs kept in %s); total %s", filepath.Join(d.sb.Dir(), "logs"), time.Since(d.start).Round(time.Second))
 }
 
-// keepRunning leaves the cluster up, says how to reach it, and keeps the
-// in-process parts of the GPU plane (the simulated kubelets' pod-resources
-// servers and the load model) serving until interrupted.
+// keepRunning leaves the cluster up at the base load and says how to reach
+// it; nothing of it lives in this process any more.
 func (d *demoRun) keepRunning() {
+	if d.plane != nil {
+		d.plane.Close()
+	}
 	kc := d.sb.Kubeconfig()
 	d.step("the sandbox keeps running (--keep)")
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	fmt.Fprintf(d.out, `  export KUBECONFIG=%s
-  bin/deploy-auto-scaling --action status --kubeconfig %s
-  bin/deploy-auto-scaling --action doctor --kubeconfig %s --prometheus-url %s
-  bin/kubectl --kubeconfig %s get hpa -n %s
+  bin/kubectl get pods -A -o wide
+  bin/deploy-auto-scaling --action status
+  bin/deploy-auto-scaling --action doctor --prometheus-url %s
   go run ./scripts/cmd/sandbox down --dir %s     # stop it
 (bin/deploy-auto-scaling comes from `+"`make build`"+`; `+"`go run ./scripts/cmd/deploy-auto-scaling`"+` works as well.)
-The simulated kubelets and the load model live in this process: it keeps serving them at the base load
-until Ctrl-C. After that the cluster stays up, but GPU series lose their pod labels.
-`, kc, kc, kc, d.sb.PrometheusURL(), kc, namespace, d.o.Dir)
-	d.mu.Unlock()
-	if d.plane == nil || d.parent.Err() != nil {
-		return
-	}
-	<-d.parent.Done()
+`, kc, d.sb.PrometheusURL(), d.o.Dir)
 }

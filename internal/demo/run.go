@@ -7,11 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
 	"github.com/medical-kg/gpu-autoscaling/internal/repo"
+	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
 // Options of one demo run.
@@ -25,8 +25,6 @@ type Options struct {
 	Keep bool
 	// Speed plays the scenario's ramps and holds this many times faster.
 	Speed float64
-	// Nodes is the number of fake GPU nodes (0: NodesFor the scenario).
-	Nodes int
 	// Timeout bounds the whole run.
 	Timeout time.Duration
 	// Stdout receives the live lines and the report.
@@ -76,8 +74,6 @@ func invalid(format string, a ...any) error { return inputError{fmt.Errorf(forma
 // Check validates the options.
 func (o Options) Check() error {
 	switch {
-	case o.Nodes < 0:
-		return invalid("--nodes %d: want 0 (automatic) or more", o.Nodes)
 	case o.Timeout <= 0:
 		return invalid("--timeout %s: want a positive duration", o.Timeout)
 	case o.Out == "" || o.Dir == "":
@@ -98,10 +94,8 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
-	if missing := missingBinaries(); len(missing) > 0 {
-		bin, _ := prereq.BinDir()
-		return Failed, invalid("%s not built in %s: run `make cluster-tools` (helm and kubectl: `make tools`); `make demo` runs both first",
-			strings.Join(missing, ", "), bin)
+	if err := checkPrerequisites(ctx, o.Dir); err != nil {
+		return Failed, inputError{err}
 	}
 	sc, err := DefaultScenario().Scaled(o.Speed)
 	if err == nil {
@@ -110,11 +104,24 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if err != nil {
 		return Failed, inputError{err}
 	}
-	if o.Nodes == 0 {
-		o.Nodes = NodesFor(sc)
-	}
 	runCtx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	d := &demoRun{o: o, sc: sc, out: o.Stdout, start: time.Now(), parent: ctx}
 	return d.run(runCtx), nil
+}
+
+// checkPrerequisites says, before anything starts, what is not built or
+// what the machine lacks for the sandbox's real node, and what to run.
+func checkPrerequisites(ctx context.Context, dir string) error {
+	if _, err := prereq.FindBinary(prereq.Helm); err != nil {
+		return fmt.Errorf("%w; `make demo` builds everything first", err)
+	}
+	sb, err := sandbox.New(sandbox.Options{Dir: dir})
+	if err != nil {
+		return err
+	}
+	if err := sb.Check(ctx); err != nil {
+		return fmt.Errorf("%w; `make demo` builds everything first", err)
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/gpuplane"
 	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
@@ -18,12 +19,11 @@ import (
 // behavior windows (scale up 10 s, down 30 s, 15 s policy periods) and the
 // exporter's collection interval (5 s) to match.
 const (
-	hpaSyncPeriod  = 5 * time.Second
-	scrapeInterval = 5 * time.Second
+	hpaSyncPeriod  = sandbox.CompressedHPASyncPeriod
+	scrapeInterval = sandbox.CompressedScrapeInterval
 	// downscaleStabilization is kcm's default for HPAs without behavior; the
 	// chart always renders behavior, whose window wins.
 	downscaleStabilization = 30 * time.Second
-	gpusPerNode            = 8
 	namespace              = contract.DefaultNamespace
 )
 
@@ -39,7 +39,7 @@ type demoRun struct {
 	// own timeout is a child of it).
 	parent  context.Context
 	sb      *sandbox.Sandbox
-	plane   *sandbox.GPUPlane
+	plane   *gpuplane.Plane
 	timings []string
 	// helmLog receives helm's output (closed when run returns).
 	helmLog *os.File

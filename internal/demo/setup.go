@@ -12,39 +12,51 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/gpuplane"
+	"github.com/medical-kg/gpu-autoscaling/internal/provider"
 	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
-// missingBinaries lists the binaries the demo needs that are not built yet.
-func missingBinaries() []string {
-	var missing []string
-	for _, b := range append(append([]string(nil), sandbox.ClusterBinaries...), prereq.Adapter, prereq.Helm) {
-		if _, err := prereq.FindBinary(b); err != nil {
-			missing = append(missing, b)
-		}
-	}
-	return missing
-}
-
-// NodesFor is enough fake GPU nodes for every service's peak (one GPU per
-// pod, as the stand-in services request) plus two spare GPUs.
-func NodesFor(sc Scenario) int {
+// GPUsFor is how many GPUs the scenario's peak needs (one per pod, as the
+// stand-in services request) plus two spare.
+func GPUsFor(sc Scenario) int {
 	gpus := 2
 	for _, l := range sc.Services {
 		gpus += int(math.Ceil(l.Peak))
 	}
-	return max(2, (gpus+gpusPerNode-1)/gpusPerNode)
+	return gpus
+}
+
+// checkGPUs refuses a scenario whose peak needs more GPUs than the cluster's
+// GPU nodes advertise (their device plugin's nvidia.com/gpu).
+func (d *demoRun) checkGPUs(ctx context.Context) error {
+	cs, err := d.sb.Clientset()
+	if err != nil {
+		return err
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: contract.GPUNodeSelector})
+	if err != nil {
+		return fmt.Errorf("list GPU nodes: %w", err)
+	}
+	have := int64(0)
+	for _, n := range nodes.Items {
+		q := n.Status.Allocatable[contract.GPUResource]
+		have += q.Value()
+	}
+	if need := GPUsFor(d.sc); int64(need) > have {
+		return fmt.Errorf("the scenario's peak needs %d GPUs, the GPU nodes advertise %d (raise the device plugin's devicePlugin.devices and the exporter's simulation.gpuCount in the sandbox values)", need, have)
+	}
+	return nil
 }
 
 // setUp starts the sandbox and installs the chart and the stand-in services.
 func (d *demoRun) setUp(ctx context.Context) error {
-	d.step(fmt.Sprintf("sandbox up: etcd, kube-apiserver, kube-controller-manager (HPA sync %s), kube-scheduler, kwok (%d fake nodes × %d GPUs), metrics-server, Prometheus",
-		hpaSyncPeriod, d.o.Nodes, gpusPerNode))
+	d.step(fmt.Sprintf("sandbox up: etcd, kube-apiserver, kube-controller-manager (HPA sync %s), kube-scheduler, metrics-server, Prometheus, and a real node (kubelet, containerd, kube-proxy) running the project's images",
+		hpaSyncPeriod))
 	t0 := time.Now()
-	sb, err := sandbox.New(sandbox.Options{Dir: d.o.Dir, GPUNodes: d.o.Nodes, GPUsPerNode: gpusPerNode,
-		HPASyncPeriod: hpaSyncPeriod, HPADownscaleStabilization: downscaleStabilization,
-		ScrapeInterval: scrapeInterval, Logf: d.logf})
+	sb, err := sandbox.New(sandbox.Options{Dir: d.o.Dir, HPASyncPeriod: hpaSyncPeriod,
+		HPADownscaleStabilization: downscaleStabilization, ScrapeInterval: scrapeInterval, Logf: d.logf})
 	if err != nil {
 		return err
 	}
@@ -56,7 +68,7 @@ func (d *demoRun) setUp(ctx context.Context) error {
 	d.sb = sb
 	d.timed("sandbox up", t0)
 
-	d.step("install the chart (values/sandbox.yaml) and the stand-in GPU services (charts/gpu-services); start prometheus-adapter and one simulated GPU exporter per node")
+	d.step("install the chart (values/sandbox.yaml) and the stand-in GPU services with the fake GPU device plugin (charts/gpu-services); wait until their pods are Ready")
 	t0 = time.Now()
 	// helm's own output (commands, NOTES) goes to a file, not between the live lines.
 	if err := os.MkdirAll(d.o.Out, 0o755); err != nil {
@@ -69,15 +81,16 @@ func (d *demoRun) setUp(ctx context.Context) error {
 	}
 	d.helmLog = helmLog
 	helmLogf := func(format string, args ...any) { fmt.Fprintf(helmLog, format+"\n", args...) }
-	plane, err := sb.InstallGPUPlane(ctx, sandbox.NewReporter("demo", helmLogf), sandbox.ChartOptions{})
+	plane, err := gpuplane.Install(ctx, gpuplane.NewReporter("demo", helmLogf), provider.SandboxCluster{SB: sb},
+		gpuplane.Options{Logf: d.logf})
 	if err != nil {
 		return fmt.Errorf("install the GPU plane (helm output: %s): %w", helmLogPath, err)
 	}
 	d.logf("helm output: %s", helmLogPath)
 	d.plane = plane
 	d.timed("chart and GPU plane", t0)
-	d.logf("custom.metrics.k8s.io v1beta1 and v1beta2 Available; adapter on 127.0.0.1:%d", plane.AdapterPort())
-	return nil
+	d.logf("every chart pod Ready on %s; custom.metrics.k8s.io v1beta1 and v1beta2 Available", sandbox.NodeName)
+	return d.checkGPUs(ctx)
 }
 
 // targets reads each service's HPA and checks the scenario against it.

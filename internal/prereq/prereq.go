@@ -40,6 +40,12 @@ const (
 	Adapter           = "prometheus-adapter"
 	Helm              = "helm"
 	Kubectl           = "kubectl"
+	// The real node's binaries.
+	Containerd     = "containerd"
+	ContainerdShim = "containerd-shim-runc-v2"
+	Ctr            = "ctr"
+	Kubelet        = "kubelet"
+	KubeProxy      = "kube-proxy"
 )
 
 // Skipper is the part of testing.TB that SkipOrFail needs.

@@ -13,8 +13,9 @@ import (
 	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 )
 
-// ClusterBinaries are the binaries Up needs.
-var ClusterBinaries = []string{prereq.Etcd, prereq.KubeAPIServer, prereq.ControllerManager, prereq.Scheduler, prereq.Kwok,
+// ClusterBinaries are the binaries every sandbox needs (kwok nodes add kwok,
+// the real node nodeBinaries).
+var ClusterBinaries = []string{prereq.Etcd, prereq.KubeAPIServer, prereq.ControllerManager, prereq.Scheduler,
 	prereq.MetricsServer, prereq.Prometheus}
 
 // kwokModuleDir returns the folder of the sigs.k8s.io/kwok module the tools

@@ -40,15 +40,23 @@ func (s *Sandbox) etcdArgs() []string {
 
 func (s *Sandbox) apiserverArgs() []string {
 	p := s.pki.Path
+	// With a real node the API server serves on the node IP (the kubelet,
+	// kube-proxy and pods cannot reach the host's 127.0.0.1) and publishes it
+	// as the kubernetes Service's endpoint (pods reach it through 10.96.0.1
+	// by kube-proxy); loopback is no valid endpoint, hence no reconciler then.
+	reconciler := "none"
+	if s.state.Node != nil {
+		reconciler = "lease"
+	}
 	return []string{
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", s.state.Ports.Etcd),
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + s.apiHost(),
+		"--advertise-address=" + s.apiHost(),
 		fmt.Sprintf("--secure-port=%d", s.state.Ports.APIServer),
 		"--tls-cert-file=" + p("apiserver.crt"),
 		"--tls-private-key-file=" + p("apiserver.key"),
 		"--client-ca-file=" + p("ca.crt"),
-		"--endpoint-reconciler-type=none",
+		"--endpoint-reconciler-type=" + reconciler,
 		"--authorization-mode=Node,RBAC",
 		"--service-cluster-ip-range=10.96.0.0/12",
 		"--allow-privileged=true",
@@ -64,9 +72,17 @@ func (s *Sandbox) apiserverArgs() []string {
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--proxy-client-cert-file=" + p("front-proxy-client.crt"),
 		"--proxy-client-key-file=" + p("front-proxy-client.key"),
-		// No kube-proxy or endpoints: APIServices point at ExternalName
-		// Services, which the proxy resolves only with routing off.
+		// The aggregator dials Services' ClusterIPs (kube-proxy routes them on
+		// the real node) and resolves ExternalName Services (metrics-server, a
+		// host process) only with routing off.
 		"--enable-aggregator-routing=false",
+		// Kubelets: called with a client certificate they authorize by
+		// webhook, by their InternalIP (no DNS lookup of node names), their
+		// serving certificates verified against the sandbox CA.
+		"--kubelet-client-certificate=" + p("apiserver-kubelet-client.crt"),
+		"--kubelet-client-key=" + p("apiserver-kubelet-client.key"),
+		"--kubelet-certificate-authority=" + p("ca.crt"),
+		"--kubelet-preferred-address-types=InternalIP",
 		"--profiling=false",
 		"--v=1",
 	}

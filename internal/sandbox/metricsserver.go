@@ -18,6 +18,12 @@ import (
 
 func (s *Sandbox) metricsServerArgs() []string {
 	kc := s.kubeconfigFor("metrics-server")
+	// The real node's kubelet serves a certificate of the sandbox CA; kwok
+	// serves a throwaway self-signed one.
+	kubeletTLS := "--kubelet-certificate-authority=" + s.pki.Path("ca.crt")
+	if len(s.state.KwokNodes) > 0 {
+		kubeletTLS = "--kubelet-insecure-tls"
+	}
 	return []string{
 		"--kubeconfig=" + kc,
 		"--authentication-kubeconfig=" + kc,
@@ -28,7 +34,7 @@ func (s *Sandbox) metricsServerArgs() []string {
 		"--tls-private-key-file=" + s.pki.Path("serving.key"),
 		"--kubelet-preferred-address-types=InternalIP",
 		"--kubelet-use-node-status-port",
-		"--kubelet-insecure-tls", // kwok serves a throwaway self-signed certificate
+		kubeletTLS,
 		"--metric-resolution=" + s.opts.MetricResolution.String(),
 		"--kubelet-request-timeout=5s",
 	}

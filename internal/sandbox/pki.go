@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -160,13 +161,44 @@ var clientIdentities = []struct {
 	// rely on for RBAC checks (those impersonate service accounts).
 	{"kwok", "kwok-controller", []string{"system:masters"}},
 	{"metrics-server", "metrics-server", []string{"system:masters"}},
+	// The API server towards kubelets (logs, exec, port-forward); RBAC binds
+	// it to system:kubelet-api-admin (kubelets authorize it by webhook).
+	{"apiserver-kubelet-client", "kube-apiserver-kubelet-client", nil},
+	// Prometheus' Kubernetes service discovery and its kubelet scrapes; a
+	// ClusterRole grants it read access to what it discovers.
+	{"prometheus", PrometheusUser, nil},
+}
+
+// PrometheusUser is the sandbox Prometheus' identity towards the API server.
+const PrometheusUser = "sandbox-prometheus"
+
+// nodeIdentities are the real node's client certificates.
+func nodeIdentities(node string) []struct {
+	file string
+	cn   string
+	orgs []string
+} {
+	return []struct {
+		file string
+		cn   string
+		orgs []string
+	}{
+		// The Node authorizer and NodeRestriction know the kubelet by this name.
+		{"kubelet-client", "system:node:" + node, []string{"system:nodes"}},
+		// Bound to system:node-proxier by Kubernetes' bootstrap policy.
+		{"kube-proxy", "system:kube-proxy", nil},
+	}
 }
 
 // generatePKI creates every certificate the control plane needs:
 // a cluster CA, the API server's serving certificate, client certificates
 // per component, a front-proxy CA and client for API aggregation, and the
 // service-account signing key.
-func generatePKI(dir string) (PKI, error) {
+//
+// With a real node, the API server's certificate also names the node IP
+// (the kubelet, kube-proxy and pods reach it there), and the node gets its
+// kubelet client and serving certificates and kube-proxy's.
+func generatePKI(dir string, node *NodeState) (PKI, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return PKI{}, fmt.Errorf("create pki dir: %w", err)
 	}
@@ -181,7 +213,7 @@ func generatePKI(dir string) (PKI, error) {
 		commonName: "kube-apiserver",
 		dnsNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 			"kubernetes.default.svc.cluster.local"},
-		ips:    []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.96.0.1")},
+		ips:    apiserverIPs(node),
 		server: true,
 	})
 	if err != nil {
@@ -190,7 +222,19 @@ func generatePKI(dir string) (PKI, error) {
 	if err := writePair(dir, "apiserver", apiserver); err != nil {
 		return PKI{}, err
 	}
-	for _, id := range clientIdentities {
+	ids := clientIdentities
+	if node != nil {
+		ids = append(slices.Clip(ids), nodeIdentities(node.Name)...)
+		kubelet, err := ca.issue(certSpec{commonName: "system:node:" + node.Name, organization: []string{"system:nodes"},
+			dnsNames: []string{node.Name}, ips: []net.IP{net.ParseIP(node.IP)}, server: true})
+		if err != nil {
+			return PKI{}, err
+		}
+		if err := writePair(dir, "kubelet-serving", kubelet); err != nil {
+			return PKI{}, err
+		}
+	}
+	for _, id := range ids {
 		kp, err := ca.issue(certSpec{commonName: id.cn, organization: id.orgs, client: true})
 		if err != nil {
 			return PKI{}, err
@@ -245,4 +289,14 @@ func generatePKI(dir string) (PKI, error) {
 		return PKI{}, fmt.Errorf("write sa.pub: %w", err)
 	}
 	return PKI{Dir: dir}, nil
+}
+
+// apiserverIPs are the API server certificate's IP SANs: loopback, the
+// kubernetes Service's ClusterIP and, with a real node, the node IP.
+func apiserverIPs(node *NodeState) []net.IP {
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.96.0.1")}
+	if node != nil {
+		ips = append(ips, net.ParseIP(node.IP))
+	}
+	return ips
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func TestGeneratePKIChains(t *testing.T) {
-	pki, err := generatePKI(t.TempDir())
+	pki, err := generatePKI(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

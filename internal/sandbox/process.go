@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,14 +39,22 @@ type process struct {
 // terminal's Ctrl-C reaches only the sandbox command, which then stops the
 // components in order; detached processes survive the command that started
 // them (`sandbox up`).
-func startProcess(name, binary string, args []string, env []string, logDir string) (*process, error) {
+//
+// launcher, when set, is a command that runs binary with args in turn (the
+// kubelet's sysctl shield): the process then becomes binary by exec, and its
+// recorded binary is what the PID checks compare against.
+func startProcess(name, binary string, args []string, env []string, logDir string, launcher []string) (*process, error) {
 	logPath := filepath.Join(logDir, name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open log for %s: %w", name, err)
 	}
 	fmt.Fprintf(logFile, "==> %s %s %s\n", time.Now().Format(time.RFC3339), binary, strings.Join(args, " "))
-	cmd := exec.Command(binary, args...)
+	argv := append([]string{binary}, args...)
+	if len(launcher) > 0 {
+		argv = append(slices.Clone(launcher), argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(), env...)
@@ -227,14 +236,11 @@ func (s *Sandbox) start(name, bin string, args []string) (*process, error) {
 // adapter and exporters use it): its log goes to <dir>/logs/<name>.log, its
 // PID into the state file, and Down stops it.
 func (s *Sandbox) StartProcess(name, binary string, args, env []string) (*process, error) {
-	p, err := startProcess(name, binary, args, env, s.logDir())
+	p, err := startProcess(name, binary, args, env, s.logDir(), nil)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.procs = append(s.procs, p)
-	s.mu.Unlock()
-	if err := s.saveState(); err != nil {
+	if err := s.track(p); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -292,4 +298,13 @@ func (s *Sandbox) process(name string) *process {
 		}
 	}
 	return nil
+}
+
+// track records a started process in the sandbox and its state file, so
+// that Down (from this or another process) stops it.
+func (s *Sandbox) track(p *process) error {
+	s.mu.Lock()
+	s.procs = append(s.procs, p)
+	s.mu.Unlock()
+	return s.saveState()
 }

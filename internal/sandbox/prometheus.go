@@ -6,34 +6,27 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"sigs.k8s.io/yaml"
 )
 
-// ScrapeJob is one Prometheus scrape job the sandbox adds to its
-// configuration (the GPU plane derives the exporter job from the chart).
+// ScrapeJob is a Prometheus scrape job of the sandbox: Kubernetes service
+// discovery of one role (pod or endpoints) in some namespaces, relabelled.
+// Up configures the annotation-driven pod job; SyncServiceMonitors adds one
+// job per ServiceMonitor, as prometheus-operator would.
 type ScrapeJob struct {
 	Name           string
+	Role           string   // pod or endpoints
+	Namespaces     []string // empty: all
 	MetricsPath    string
 	Scheme         string
 	HonorLabels    bool
 	ScrapeInterval time.Duration
 	ScrapeTimeout  time.Duration
-	// Targets are host:port addresses; Labels are added to each.
-	Targets []ScrapeTarget
 	// Relabel are Prometheus relabel_configs applied to the targets.
 	Relabel []map[string]any
-}
-
-// ScrapeTarget is one address and its target labels.
-type ScrapeTarget struct {
-	Address string
-	Labels  map[string]string
-}
-
-type promConfig struct {
-	jobs []ScrapeJob
 }
 
 type promYAML struct {
@@ -48,33 +41,65 @@ type promScrape struct {
 	Scheme         string           `json:"scheme,omitempty"`
 	ScrapeInterval string           `json:"scrape_interval,omitempty"`
 	ScrapeTimeout  string           `json:"scrape_timeout,omitempty"`
-	StaticConfigs  []promStatic     `json:"static_configs"`
+	StaticConfigs  []promStatic     `json:"static_configs,omitempty"`
+	KubernetesSD   []promK8sSD      `json:"kubernetes_sd_configs,omitempty"`
 	RelabelConfigs []map[string]any `json:"relabel_configs,omitempty"`
 }
 
 type promStatic struct {
-	Targets []string          `json:"targets"`
-	Labels  map[string]string `json:"labels,omitempty"`
+	Targets []string `json:"targets"`
+}
+
+type promK8sSD struct {
+	Role       string          `json:"role"`
+	APIServer  string          `json:"api_server"`
+	TLSConfig  map[string]any  `json:"tls_config"`
+	Namespaces *promNamespaces `json:"namespaces,omitempty"`
+}
+
+type promNamespaces struct {
+	Names []string `json:"names"`
+}
+
+// podAnnotationJob scrapes every pod annotated prometheus.io/scrape=true, on
+// the annotated port and path, with honor_labels (the conventional
+// kubernetes-pods job). Its job label is the pod's app.kubernetes.io/name
+// (gpu-metrics-exporter for the exporter), falling back to kubernetes-pods.
+func podAnnotationJob() ScrapeJob {
+	ann := func(a string) string { return "__meta_kubernetes_pod_annotation_prometheus_io_" + a }
+	return ScrapeJob{Name: "kubernetes-pods", Role: "pod", MetricsPath: "/metrics", Scheme: "http", HonorLabels: true,
+		Relabel: []map[string]any{
+			{"source_labels": []string{ann("scrape")}, "action": "keep", "regex": "true"},
+			{"source_labels": []string{ann("path")}, "action": "replace", "regex": "(.+)", "target_label": "__metrics_path__"},
+			{"source_labels": []string{ann("scheme")}, "action": "replace", "regex": "(https?)", "target_label": "__scheme__"},
+			{"source_labels": []string{"__address__", ann("port")}, "action": "replace", "regex": `([^:]+)(?::\d+)?;(\d+)`,
+				"replacement": "$1:$2", "target_label": "__address__"},
+			{"source_labels": []string{"__meta_kubernetes_namespace"}, "target_label": "namespace"},
+			{"source_labels": []string{"__meta_kubernetes_pod_name"}, "target_label": "pod"},
+			{"source_labels": []string{"__meta_kubernetes_pod_node_name"}, "target_label": "instance"},
+			{"source_labels": []string{"__meta_kubernetes_pod_label_app_kubernetes_io_name"}, "regex": "(.+)", "target_label": "job"},
+		}}
 }
 
 func (s *Sandbox) prometheusConfigPath() string {
 	return filepath.Join(s.opts.Dir, "config", "prometheus.yaml")
 }
 
+// writePrometheusConfig writes the configuration: Prometheus itself, the
+// annotation-driven pod job and the ServiceMonitor jobs.
 func (s *Sandbox) writePrometheusConfig() error {
 	s.mu.Lock()
-	jobs := append([]ScrapeJob(nil), s.prom.jobs...)
+	jobs := append([]ScrapeJob{podAnnotationJob()}, s.prom.jobs...)
 	s.mu.Unlock()
 	cfg := promYAML{
 		Global: map[string]string{
 			"scrape_interval":     s.opts.ScrapeInterval.String(),
 			"evaluation_interval": s.opts.ScrapeInterval.String(),
 		},
-		ScrapeConfigs: []promScrape{{
-			JobName:       "prometheus",
-			StaticConfigs: []promStatic{{Targets: []string{fmt.Sprintf("127.0.0.1:%d", s.state.Ports.Prometheus)}}},
-		}},
+		ScrapeConfigs: []promScrape{{JobName: "prometheus", StaticConfigs: []promStatic{{Targets: []string{s.prometheusAddress()}}}}},
 	}
+	sd := promK8sSD{APIServer: s.state.Server, TLSConfig: map[string]any{
+		"ca_file": s.pki.Path("ca.crt"), "cert_file": s.pki.Path("prometheus.crt"), "key_file": s.pki.Path("prometheus.key")}}
 	for _, j := range jobs {
 		sc := promScrape{JobName: j.Name, HonorLabels: j.HonorLabels, MetricsPath: j.MetricsPath, Scheme: j.Scheme,
 			RelabelConfigs: j.Relabel}
@@ -84,9 +109,12 @@ func (s *Sandbox) writePrometheusConfig() error {
 		if j.ScrapeTimeout > 0 {
 			sc.ScrapeTimeout = j.ScrapeTimeout.String()
 		}
-		for _, t := range j.Targets {
-			sc.StaticConfigs = append(sc.StaticConfigs, promStatic{Targets: []string{t.Address}, Labels: t.Labels})
+		jsd := sd
+		jsd.Role = j.Role
+		if len(j.Namespaces) > 0 {
+			jsd.Namespaces = &promNamespaces{Names: slices.Clone(j.Namespaces)}
 		}
+		sc.KubernetesSD = []promK8sSD{jsd}
 		cfg.ScrapeConfigs = append(cfg.ScrapeConfigs, sc)
 	}
 	data, err := yaml.Marshal(cfg)
@@ -99,30 +127,27 @@ func (s *Sandbox) writePrometheusConfig() error {
 	return nil
 }
 
+// prometheusAddress is host:port of Prometheus: on the node IP with a real
+// node (the adapter pod queries it there), else on 127.0.0.1.
+func (s *Sandbox) prometheusAddress() string {
+	return fmt.Sprintf("%s:%d", s.apiHost(), s.state.Ports.Prometheus)
+}
+
 func (s *Sandbox) prometheusArgs() []string {
 	return []string{
 		"--config.file=" + s.prometheusConfigPath(),
 		"--storage.tsdb.path=" + filepath.Join(s.opts.Dir, "prometheus"),
 		"--storage.tsdb.retention.time=6h",
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", s.state.Ports.Prometheus),
+		"--web.listen-address=" + s.prometheusAddress(),
 		"--web.enable-lifecycle",
 		"--log.level=warn",
 	}
 }
 
-// SetScrapeJob adds or replaces a scrape job and reloads Prometheus.
-func (s *Sandbox) SetScrapeJob(ctx context.Context, job ScrapeJob) error {
+// setScrapeJobs replaces the ServiceMonitor jobs and reloads Prometheus.
+func (s *Sandbox) setScrapeJobs(ctx context.Context, jobs []ScrapeJob) error {
 	s.mu.Lock()
-	replaced := false
-	for i := range s.prom.jobs {
-		if s.prom.jobs[i].Name == job.Name {
-			s.prom.jobs[i] = job
-			replaced = true
-		}
-	}
-	if !replaced {
-		s.prom.jobs = append(s.prom.jobs, job)
-	}
+	s.prom.jobs = jobs
 	s.mu.Unlock()
 	if err := s.writePrometheusConfig(); err != nil {
 		return err
@@ -140,4 +165,8 @@ func (s *Sandbox) SetScrapeJob(ctx context.Context, job ScrapeJob) error {
 		return fmt.Errorf("reload prometheus: %s (see %s)", resp.Status, filepath.Join(s.logDir(), "prometheus.log"))
 	}
 	return nil
+}
+
+type promConfig struct {
+	jobs []ScrapeJob
 }

@@ -37,14 +37,10 @@ func (s *Sandbox) waitReady(ctx context.Context, cs *kubernetes.Clientset, watch
 			return err == nil, err
 		}},
 		{"kube-scheduler /healthz", httpOK(fmt.Sprintf("https://127.0.0.1:%d/healthz", s.state.Ports.Scheduler))},
-		{"GPU nodes Ready (kwok)", func(ctx context.Context) (bool, error) {
+		{"GPU nodes Ready", func(ctx context.Context) (bool, error) {
 			for _, n := range s.state.Nodes {
-				node, err := cs.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
-				if err != nil {
+				if ok, err := nodeIsReady(cs, n)(ctx); !ok {
 					return false, err
-				}
-				if !nodeReady(node) {
-					return false, fmt.Errorf("node %s not Ready", n)
 				}
 			}
 			return true, nil
@@ -93,6 +89,20 @@ func httpOK(url string) func(context.Context) (bool, error) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return false, fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		return true, nil
+	}
+}
+
+// nodeIsReady checks that a node reports Ready.
+func nodeIsReady(cs kubernetes.Interface, name string) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		node, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if !nodeReady(node) {
+			return false, fmt.Errorf("node %s not Ready", name)
 		}
 		return true, nil
 	}

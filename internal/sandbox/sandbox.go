@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,13 +27,22 @@ import (
 
 // Options configure a sandbox. The zero value of each field means its default.
 type Options struct {
-	// Dir holds all state: certificates, kubeconfigs, etcd data, logs, PIDs.
-	// Default: <repo>/.sandbox.
+	// Dir holds all state: certificates, kubeconfigs, etcd data, logs, PIDs,
+	// the real node's containerd and kubelet folders. Default: <repo>/.sandbox.
 	Dir string
-	// GPUNodes is the number of fake GPU nodes (default 2), named gpu-node-0…
-	GPUNodes int
-	// GPUsPerNode is each node's nvidia.com/gpu capacity (default 8).
+	// KwokOnly runs no real node: the control plane with kwok's fake nodes
+	// only (no root, no containers: pods are scheduled, then marked Running).
+	KwokOnly bool
+	// KwokNodes is the number of kwok fake GPU nodes, kwok-node-0… (default
+	// 0; 2 with KwokOnly). They carry the taint kwok.x-k8s.io/node=fake.
+	KwokNodes int
+	// GPUsPerNode is each kwok node's nvidia.com/gpu capacity (default 8).
+	// The real node's GPUs come from the fake device plugin the stand-in
+	// services' chart runs.
 	GPUsPerNode int
+	// ImagesDir holds the image archives the real node imports (default
+	// <repo>/dist/images, written by `make images`).
+	ImagesDir string
 	// HPASyncPeriod is kube-controller-manager's
 	// --horizontal-pod-autoscaler-sync-period (default 15s, Kubernetes' own).
 	HPASyncPeriod time.Duration
@@ -47,43 +57,50 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
+// Compressed timings of the demo and the e2e suite: values/sandbox.yaml
+// compresses the chart's behavior windows and the exporter's collection
+// interval (5s) to match.
+const (
+	CompressedHPASyncPeriod  = 5 * time.Second
+	CompressedScrapeInterval = 5 * time.Second
+	// SandboxExporterInterval is exporter.collectionInterval in values/sandbox.yaml.
+	SandboxExporterInterval = 5 * time.Second
+)
+
 func (o Options) withDefaults() (Options, error) {
+	root, rootErr := repo.Root()
 	if o.Dir == "" {
-		root, err := repo.Root()
-		if err != nil {
-			return o, fmt.Errorf("default state folder: %w (pass Options.Dir)", err)
+		if rootErr != nil {
+			return o, fmt.Errorf("default state folder: %w (pass Options.Dir)", rootErr)
 		}
 		o.Dir = filepath.Join(root, ".sandbox")
 	}
-	abs, err := filepath.Abs(o.Dir)
-	if err != nil {
-		return o, fmt.Errorf("state folder %q: %w", o.Dir, err)
+	if o.ImagesDir == "" && rootErr == nil {
+		o.ImagesDir = filepath.Join(root, "dist", "images")
 	}
-	o.Dir = abs
-	if o.GPUNodes == 0 {
-		o.GPUNodes = 2
+	for _, p := range []*string{&o.Dir, &o.ImagesDir} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return o, fmt.Errorf("folder %q: %w", *p, err)
+		}
+		*p = abs
 	}
-	if o.GPUNodes < 0 {
-		return o, fmt.Errorf("GPUNodes %d: want at least 1", o.GPUNodes)
+	if o.KwokNodes < 0 {
+		return o, fmt.Errorf("KwokNodes %d: want 0 or more", o.KwokNodes)
+	}
+	if o.KwokOnly && o.KwokNodes == 0 {
+		o.KwokNodes = 2
 	}
 	if o.GPUsPerNode == 0 {
 		o.GPUsPerNode = 8
 	}
-	if o.GPUsPerNode < 0 || o.GPUsPerNode > 8 {
-		return o, fmt.Errorf("GPUsPerNode %d: want 1..8 (the simulated DGX models have 8 GPUs)", o.GPUsPerNode)
+	if o.GPUsPerNode < 0 || o.GPUsPerNode > 64 {
+		return o, fmt.Errorf("GPUsPerNode %d: want 1..64", o.GPUsPerNode)
 	}
-	if o.HPASyncPeriod == 0 {
-		o.HPASyncPeriod = 15 * time.Second
-	}
-	if o.HPADownscaleStabilization == 0 {
-		o.HPADownscaleStabilization = 5 * time.Minute
-	}
-	if o.ScrapeInterval == 0 {
-		o.ScrapeInterval = 15 * time.Second
-	}
-	if o.MetricResolution == 0 {
-		o.MetricResolution = 10 * time.Second
-	}
+	setDefault(&o.HPASyncPeriod, 15*time.Second)
+	setDefault(&o.HPADownscaleStabilization, 5*time.Minute)
+	setDefault(&o.ScrapeInterval, 15*time.Second)
+	setDefault(&o.MetricResolution, 10*time.Second)
 	if o.MetricResolution < 10*time.Second {
 		return o, fmt.Errorf("MetricResolution %s: metrics-server refuses less than 10s", o.MetricResolution)
 	}
@@ -93,7 +110,14 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Ports are the TCP ports (all on 127.0.0.1) the components listen on.
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d == 0 {
+		*d = v
+	}
+}
+
+// Ports are the TCP ports the components listen on (127.0.0.1, or the node
+// IP for what pods must reach: the API server and Prometheus).
 type Ports struct {
 	Etcd              int `json:"etcd"`
 	EtcdPeer          int `json:"etcdPeer"`
@@ -113,6 +137,8 @@ type State struct {
 	Server     string         `json:"server"`
 	Ports      Ports          `json:"ports"`
 	Nodes      []string       `json:"nodes"`
+	KwokNodes  []string       `json:"kwokNodes,omitempty"`
+	Node       *NodeState     `json:"node,omitempty"`
 	StartedAt  time.Time      `json:"startedAt"`
 	ColdStart  string         `json:"coldStart,omitempty"`
 	Processes  []ProcessState `json:"processes"`
@@ -151,16 +177,27 @@ func (s *Sandbox) Kubeconfig() string { return filepath.Join(s.opts.Dir, "kubeco
 // RESTConfig is the admin client configuration.
 func (s *Sandbox) RESTConfig() *rest.Config { return rest.CopyConfig(s.rest) }
 
-// Nodes are the names of the fake GPU nodes.
+// Nodes are the names of the GPU nodes: the real node, then the kwok nodes.
 func (s *Sandbox) Nodes() []string { return append([]string(nil), s.state.Nodes...) }
+
+// Node is the real node's state, nil with KwokOnly.
+func (s *Sandbox) Node() *NodeState { return s.state.Node }
+
+// apiHost is the address the API server and Prometheus serve on: the node
+// IP with a real node (the kubelet and pods reach them there), else 127.0.0.1.
+func (s *Sandbox) apiHost() string {
+	if s.state.Node != nil {
+		return s.state.Node.IP
+	}
+	return "127.0.0.1"
+}
 
 // Ports returns the ports in use.
 func (s *Sandbox) Ports() Ports { return s.state.Ports }
 
-// PrometheusURL is the base URL of the sandbox's Prometheus.
-func (s *Sandbox) PrometheusURL() string {
-	return fmt.Sprintf("http://127.0.0.1:%d", s.state.Ports.Prometheus)
-}
+// PrometheusURL is the base URL of the sandbox's Prometheus (reachable from
+// this machine and from pods).
+func (s *Sandbox) PrometheusURL() string { return "http://" + s.prometheusAddress() }
 
 // PKI returns the certificate folder.
 func (s *Sandbox) PKI() PKI { return s.pki }
@@ -177,34 +214,44 @@ func (s *Sandbox) Clientset() (*kubernetes.Clientset, error) {
 func (s *Sandbox) logDir() string    { return filepath.Join(s.opts.Dir, "logs") }
 func (s *Sandbox) statePath() string { return filepath.Join(s.opts.Dir, "state.json") }
 
-// Up starts the whole control plane and waits until it is usable: API server
-// ready, controllers running, GPU nodes Ready, metrics.k8s.io Available and
-// Prometheus ready. On failure everything started is stopped again.
+// Up starts the cluster and waits until it is usable: API server ready,
+// controllers running, every node Ready (the real node: kubelet, containerd
+// with the project's images, kube-proxy), metrics.k8s.io Available and
+// Prometheus ready. On failure everything started is stopped again and the
+// machine is left as it was.
 func (s *Sandbox) Up(ctx context.Context) (err error) {
 	start := time.Now()
-	if live, _ := Load(s.opts.Dir); live != nil && live.anyAlive() {
-		return fmt.Errorf("a sandbox is already running in %s (stop it with `sandbox down --dir %s`)", s.opts.Dir, s.opts.Dir)
-	}
-	if s.bins, err = prereq.FindBinaries(ClusterBinaries...); err != nil {
+	if err := s.clearStale(ctx); err != nil {
 		return err
 	}
-	kwokDir, err := kwokModuleDir(ctx)
-	if err != nil {
+	if err := s.Check(ctx); err != nil {
 		return err
+	}
+	kwokDir := ""
+	if s.opts.KwokNodes > 0 {
+		if kwokDir, err = kwokModuleDir(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.prepare(start); err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			s.mu.Lock()
-			procs := s.procs
-			s.procs = nil
-			s.mu.Unlock()
-			_ = stopAll(procs, 5*time.Second)
-			_ = s.saveState()
+			downCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_ = s.Down(downCtx)
 		}
 	}()
+	if n := s.state.Node; n != nil {
+		if err := createBridge(nodeBridge, n.IP, nodePrefix); err != nil {
+			return err
+		}
+		n.Bridge = nodeBridge
+		if err := s.saveState(); err != nil {
+			return err
+		}
+	}
 	core, err := s.startAPIServer(ctx)
 	if err != nil {
 		return err
@@ -214,23 +261,69 @@ func (s *Sandbox) Up(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := s.grantComponents(ctx, cs); err != nil {
+		return err
+	}
 	rest, err := s.startComponents(ctx, cs, kwokDir)
 	if err != nil {
 		return err
+	}
+	if s.state.Node != nil {
+		if err := s.startNode(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.waitReady(ctx, cs, append(core, rest...)); err != nil {
 		return err
 	}
 	s.state.ColdStart = time.Since(start).Round(time.Millisecond).String()
-	s.opts.Logf("sandbox: up in %s (%d GPU nodes, API server %s, Prometheus %s)", s.state.ColdStart,
-		len(s.state.Nodes), s.state.Server, s.PrometheusURL())
+	s.opts.Logf("sandbox: up in %s (nodes %v, API server %s, Prometheus %s)", s.state.ColdStart,
+		s.state.Nodes, s.state.Server, s.PrometheusURL())
 	return s.saveState()
+}
+
+// Check reports, without starting anything, what the sandbox would miss:
+// binaries not built (wrapping prereq.ErrMissing) and, for the real node,
+// what the machine lacks (wrapping ErrEnvironment).
+func (s *Sandbox) Check(ctx context.Context) error {
+	bins := ClusterBinaries
+	if s.opts.KwokNodes > 0 {
+		bins = append(slices.Clip(bins), prereq.Kwok)
+	}
+	if !s.opts.KwokOnly {
+		bins = append(slices.Clip(bins), nodeBinaries...)
+	}
+	found, err := prereq.FindBinaries(bins...)
+	if err != nil {
+		return err
+	}
+	s.bins = found
+	if !s.opts.KwokOnly {
+		return s.checkNodeEnvironment(ctx)
+	}
+	return nil
+}
+
+// clearStale refuses a state folder a running sandbox uses, and takes apart
+// what a sandbox that did not stop cleanly left (mounts, cgroups, bridge).
+func (s *Sandbox) clearStale(ctx context.Context) error {
+	old, err := Load(s.opts.Dir)
+	if err != nil {
+		return nil // nothing there
+	}
+	if old.anyAlive() {
+		return fmt.Errorf("a sandbox is already running in %s (stop it with `sandbox down --dir %s`)", s.opts.Dir, s.opts.Dir)
+	}
+	if err := old.Down(ctx); err != nil {
+		return fmt.Errorf("clean up what the last sandbox in %s left: %w", s.opts.Dir, err)
+	}
+	return nil
 }
 
 // prepare starts a fresh state folder (old etcd data would hold stale
 // objects), picks the ports and writes the PKI and kubeconfigs.
 func (s *Sandbox) prepare(start time.Time) error {
-	for _, sub := range []string{"pki", "etcd", "prometheus", "config", "gpu"} {
+	for _, sub := range []string{"pki", "etcd", "prometheus", "config", "node"} {
 		if err := os.RemoveAll(filepath.Join(s.opts.Dir, sub)); err != nil {
 			return fmt.Errorf("clean %s: %w", sub, err)
 		}
@@ -240,22 +333,23 @@ func (s *Sandbox) prepare(start time.Time) error {
 			return fmt.Errorf("create state folder: %w", err)
 		}
 	}
-	ports, err := freePorts(8)
+	ports, err := freePorts(12)
 	if err != nil {
 		return err
 	}
-	s.state = State{
-		Dir:        s.opts.Dir,
-		Kubeconfig: s.Kubeconfig(),
-		Server:     fmt.Sprintf("https://127.0.0.1:%d", ports[2]),
+	s.state = State{Dir: s.opts.Dir, Kubeconfig: s.Kubeconfig(), StartedAt: start,
 		Ports: Ports{Etcd: ports[0], EtcdPeer: ports[1], APIServer: ports[2], ControllerManager: ports[3],
-			Scheduler: ports[4], Kwok: ports[5], MetricsServer: ports[6], Prometheus: ports[7]},
-		StartedAt: start,
+			Scheduler: ports[4], Kwok: ports[5], MetricsServer: ports[6], Prometheus: ports[7]}}
+	if !s.opts.KwokOnly {
+		s.state.Node = newNodeState(s.opts.Dir, ports[8:12])
+		s.state.Nodes = append(s.state.Nodes, s.state.Node.Name)
 	}
-	for i := 0; i < s.opts.GPUNodes; i++ {
-		s.state.Nodes = append(s.state.Nodes, fmt.Sprintf("gpu-node-%d", i))
+	for i := 0; i < s.opts.KwokNodes; i++ {
+		s.state.KwokNodes = append(s.state.KwokNodes, fmt.Sprintf("kwok-node-%d", i))
 	}
-	if s.pki, err = generatePKI(filepath.Join(s.opts.Dir, "pki")); err != nil {
+	s.state.Nodes = append(s.state.Nodes, s.state.KwokNodes...)
+	s.state.Server = fmt.Sprintf("https://%s:%d", s.apiHost(), s.state.Ports.APIServer)
+	if s.pki, err = generatePKI(filepath.Join(s.opts.Dir, "pki"), s.state.Node); err != nil {
 		return err
 	}
 	if err := s.writeKubeconfigs(); err != nil {
@@ -268,7 +362,7 @@ func (s *Sandbox) prepare(start time.Time) error {
 	cfg.QPS, cfg.Burst = 50, 100
 	s.rest = cfg
 	s.opts.Logf("sandbox: certificates and kubeconfigs in %s (%s)", s.opts.Dir, time.Since(start).Round(time.Millisecond))
-	return nil
+	return s.saveState()
 }
 
 // startAPIServer starts etcd, then kube-apiserver, each once the previous
@@ -298,17 +392,10 @@ func (s *Sandbox) startAPIServer(ctx context.Context) ([]*process, error) {
 		})
 }
 
-// startComponents registers the GPU nodes (before kwok starts, so it adopts
-// them at once) and starts the controllers, kwok, metrics-server and
-// Prometheus in parallel.
+// startComponents starts the controllers, metrics-server and Prometheus
+// and, with kwok nodes, registers them (before kwok starts, so it adopts
+// them at once) and starts kwok.
 func (s *Sandbox) startComponents(ctx context.Context, cs *kubernetes.Clientset, kwokDir string) ([]*process, error) {
-	if err := s.createNodes(ctx, cs); err != nil {
-		return nil, err
-	}
-	kwokArgs, err := s.kwokArgs(kwokDir)
-	if err != nil {
-		return nil, err
-	}
 	if err := s.writePrometheusConfig(); err != nil {
 		return nil, err
 	}
@@ -316,14 +403,24 @@ func (s *Sandbox) startComponents(ctx context.Context, cs *kubernetes.Clientset,
 		name, bin string
 		args      []string
 	}
-	var started []*process
-	for _, sp := range []spec{
+	specs := []spec{
 		{"kube-controller-manager", prereq.ControllerManager, s.controllerManagerArgs()},
 		{"kube-scheduler", prereq.Scheduler, s.schedulerArgs()},
-		{"kwok", prereq.Kwok, kwokArgs},
 		{"metrics-server", prereq.MetricsServer, s.metricsServerArgs()},
 		{"prometheus", prereq.Prometheus, s.prometheusArgs()},
-	} {
+	}
+	if len(s.state.KwokNodes) > 0 {
+		if err := s.createNodes(ctx, cs); err != nil {
+			return nil, err
+		}
+		kwokArgs, err := s.kwokArgs(kwokDir)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, spec{"kwok", prereq.Kwok, kwokArgs})
+	}
+	var started []*process
+	for _, sp := range specs {
 		p, err := s.start(sp.name, sp.bin, sp.args)
 		if err != nil {
 			return nil, err

@@ -17,19 +17,20 @@ import (
 	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
 )
 
-// TestUpStatusDown starts the embedded cluster, checks what Up promises and
-// that Down stops every process by PID; the cold start is logged.
-func TestUpStatusDown(t *testing.T) {
+// TestKwokOnlyUpStatusDown starts the control plane with two kwok nodes (no
+// real node), checks what Up promises and that Down stops every process by
+// PID; the cold start is logged.
+func TestKwokOnlyUpStatusDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane; skipped with -short")
 	}
-	if err := (SandboxProvider{}).Available(context.Background()); err != nil {
-		prereq.SkipOrFail(t, err.Error())
-	}
 	dir := filepath.Join(t.TempDir(), "sb")
-	sb, err := New(Options{Dir: dir, GPUNodes: 2, Logf: t.Logf})
+	sb, err := New(Options{Dir: dir, KwokOnly: true, KwokNodes: 2, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := sb.Check(context.Background()); err != nil {
+		prereq.SkipOrFail(t, err.Error())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -37,11 +38,11 @@ func TestUpStatusDown(t *testing.T) {
 	if err := sb.Up(ctx); err != nil {
 		t.Fatalf("Up: %v", err)
 	}
-	t.Logf("figure: sandbox cold start %s (binaries cached)", time.Since(start).Round(time.Millisecond))
+	t.Logf("figure: kwok-only sandbox cold start %s (binaries cached)", time.Since(start).Round(time.Millisecond))
 	defer func() { _ = sb.Down(context.Background()) }()
 
 	// A second Up on the same folder must refuse rather than start a twin.
-	if twin, err := New(Options{Dir: dir}); err == nil {
+	if twin, err := New(Options{Dir: dir, KwokOnly: true}); err == nil {
 		if err := twin.Up(ctx); err == nil {
 			t.Error("second Up in the same folder succeeded; want an 'already running' error")
 		}
@@ -69,11 +70,6 @@ func TestUpStatusDown(t *testing.T) {
 	}
 
 	checkGPUCapacity(t, ctx, sb)
-
-	// The same cluster through the existing-cluster provider (KUBECONFIG).
-	if err := (ExistingProvider{Kubeconfig: sb.Kubeconfig()}).Available(ctx); err != nil {
-		t.Errorf("existing provider on the sandbox's kubeconfig: %v", err)
-	}
 
 	// Status from another "command": the state file alone.
 	loaded, err := Load(dir)
@@ -121,7 +117,7 @@ func checkGPUCapacity(t *testing.T, ctx context.Context, sb *Sandbox) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	capacity := sb.Options().GPUNodes * sb.Options().GPUsPerNode
+	capacity := sb.Options().KwokNodes * sb.Options().GPUsPerNode
 	for i := 0; i <= capacity; i++ {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("gpu-%02d", i), Namespace: "default", Labels: map[string]string{"test": "gpu-capacity"}},

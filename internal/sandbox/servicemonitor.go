@@ -3,6 +3,9 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"maps"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,9 +23,9 @@ var serviceMonitorGVR = schema.GroupVersionResource{Group: "monitoring.coreos.co
 
 // InstallServiceMonitorCRD registers a minimal monitoring.coreos.com/v1
 // ServiceMonitor CRD (schema-less) so that a chart gated on
-// .Capabilities.APIVersions renders its ServiceMonitor; the GPU plane then
-// translates it into the sandbox Prometheus' scrape job. There is no
-// prometheus-operator: the sandbox does its job for this one object.
+// .Capabilities.APIVersions renders its ServiceMonitor; SyncServiceMonitors
+// then translates it into the sandbox Prometheus' scrape jobs. There is no
+// prometheus-operator: the sandbox does its job for these objects.
 func (s *Sandbox) InstallServiceMonitorCRD(ctx context.Context) error {
 	c, err := apiextensions.NewForConfig(s.RESTConfig())
 	if err != nil {
@@ -63,48 +66,125 @@ func (s *Sandbox) InstallServiceMonitorCRD(ctx context.Context) error {
 	})
 }
 
-// serviceMonitor returns the release's exporter ServiceMonitor, or nil when
-// the CRD is absent or the chart rendered none.
-func (g *GPUPlane) serviceMonitor(ctx context.Context) (*unstructured.Unstructured, error) {
-	dyn, err := dynamic.NewForConfig(g.sb.RESTConfig())
+// SyncServiceMonitors translates every ServiceMonitor into a Prometheus job
+// of the sandbox and reloads Prometheus: the sandbox does what
+// prometheus-operator would. Call it after installing or changing a chart
+// that renders ServiceMonitors (the CRD must be registered first).
+func (s *Sandbox) SyncServiceMonitors(ctx context.Context) error {
+	dyn, err := dynamic.NewForConfig(s.RESTConfig())
 	if err != nil {
-		return nil, fmt.Errorf("dynamic client: %w", err)
+		return fmt.Errorf("dynamic client: %w", err)
 	}
-	list, err := dyn.Resource(serviceMonitorGVR).Namespace("").List(ctx, metav1.ListOptions{LabelSelector: g.componentSelector("exporter")})
-	if err != nil {
-		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
-			return nil, nil
+	list, err := dyn.Resource(serviceMonitorGVR).Namespace("").List(ctx, metav1.ListOptions{})
+	if err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
+		return fmt.Errorf("list ServiceMonitors: %w", err)
+	}
+	var jobs []ScrapeJob
+	if list != nil {
+		for i := range list.Items {
+			js, err := scrapeJobsFromServiceMonitor(&list.Items[i])
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, js...)
 		}
-		return nil, fmt.Errorf("list ServiceMonitors: %w", err)
 	}
-	switch len(list.Items) {
-	case 0:
-		return nil, nil
-	case 1:
-		return &list.Items[0], nil
-	default:
-		return nil, fmt.Errorf("want at most one exporter ServiceMonitor labelled %s, found %d", g.componentSelector("exporter"), len(list.Items))
+	return s.setScrapeJobs(ctx, jobs)
+}
+
+// scrapeJobsFromServiceMonitor translates a ServiceMonitor into one
+// endpoints-role job per endpoint, as prometheus-operator generates them:
+// keep the selected Services' endpoints on the named port, label targets
+// with namespace, service, pod, container and endpoint, job = the Service
+// name, then path, scheme, honorLabels, interval, timeout and the
+// endpoint's relabelings. Unsupported fields are reported, not ignored.
+func scrapeJobsFromServiceMonitor(sm *unstructured.Unstructured) ([]ScrapeJob, error) {
+	where := "ServiceMonitor " + sm.GetNamespace() + "/" + sm.GetName()
+	eps, found, err := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	if err != nil || !found || len(eps) == 0 {
+		return nil, fmt.Errorf("%s has no spec.endpoints", where)
+	}
+	selection, namespaces, err := serviceSelection(sm)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	var jobs []ScrapeJob
+	for i, e := range eps {
+		ep, ok := e.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: endpoint %d is not an object", where, i)
+		}
+		job, err := endpointJob(ep)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		job.Name = fmt.Sprintf("serviceMonitor/%s/%s/%d", sm.GetNamespace(), sm.GetName(), i)
+		job.Role, job.Namespaces = "endpoints", namespaces
+		rel := append(slices.Clone(selection), portSelection(ep)...)
+		rel = append(rel, operatorTargetLabels()...)
+		job.Relabel = append(rel, job.Relabel...)
+		jobs = append(jobs, job)
+	}
+	return jobs, nil
+}
+
+// serviceSelection keeps the endpoints of Services matching the selector's
+// matchLabels, in the namespaceSelector's namespaces (default: the
+// ServiceMonitor's own).
+func serviceSelection(sm *unstructured.Unstructured) ([]map[string]any, []string, error) {
+	labels, _, err := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+	if err != nil {
+		return nil, nil, fmt.Errorf("spec.selector.matchLabels: %w", err)
+	}
+	if exprs, ok, _ := unstructured.NestedSlice(sm.Object, "spec", "selector", "matchExpressions"); ok && len(exprs) > 0 {
+		return nil, nil, fmt.Errorf("spec.selector.matchExpressions are not translated by the sandbox")
+	}
+	var rel []map[string]any
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		rel = append(rel, map[string]any{"source_labels": []string{"__meta_kubernetes_service_label_" + sanitizeLabel(k)},
+			"action": "keep", "regex": regexp.QuoteMeta(labels[k])})
+	}
+	namespaces := []string{sm.GetNamespace()}
+	if any, _, _ := unstructured.NestedBool(sm.Object, "spec", "namespaceSelector", "any"); any {
+		namespaces = nil
+	} else if names, ok, _ := unstructured.NestedStringSlice(sm.Object, "spec", "namespaceSelector", "matchNames"); ok && len(names) > 0 {
+		namespaces = names
+	}
+	return rel, namespaces, nil
+}
+
+// portSelection keeps the endpoint port the ServiceMonitor names.
+func portSelection(ep map[string]any) []map[string]any {
+	if port, ok := ep["port"].(string); ok && port != "" {
+		return []map[string]any{{"source_labels": []string{"__meta_kubernetes_endpoint_port_name"}, "action": "keep", "regex": regexp.QuoteMeta(port)}}
+	}
+	return nil
+}
+
+// operatorTargetLabels are the target labels prometheus-operator sets.
+func operatorTargetLabels() []map[string]any {
+	set := func(src, dst string) map[string]any {
+		return map[string]any{"source_labels": []string{src}, "target_label": dst}
+	}
+	return []map[string]any{
+		set("__meta_kubernetes_namespace", "namespace"),
+		set("__meta_kubernetes_service_name", "service"),
+		set("__meta_kubernetes_pod_name", "pod"),
+		set("__meta_kubernetes_pod_container_name", "container"),
+		set("__meta_kubernetes_service_name", "job"),
+		set("__meta_kubernetes_endpoint_port_name", "endpoint"),
 	}
 }
 
-// scrapeJobFromServiceMonitor translates the first endpoint of a
-// ServiceMonitor into a scrape job: path, scheme, honorLabels, interval,
-// timeout and a `job` set by a replace relabeling, as prometheus-operator
-// would generate them. Unsupported fields are reported, not ignored.
-func scrapeJobFromServiceMonitor(sm *unstructured.Unstructured) (ScrapeJob, error) {
-	eps, found, err := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
-	if err != nil || !found || len(eps) == 0 {
-		return ScrapeJob{}, fmt.Errorf("ServiceMonitor %s has no spec.endpoints", sm.GetName())
-	}
-	if len(eps) > 1 {
-		return ScrapeJob{}, fmt.Errorf("ServiceMonitor %s has %d endpoints; the sandbox translates exactly one", sm.GetName(), len(eps))
-	}
-	ep, ok := eps[0].(map[string]any)
-	if !ok {
-		return ScrapeJob{}, fmt.Errorf("ServiceMonitor %s: endpoint is not an object", sm.GetName())
-	}
-	// prometheus-operator's defaults: job = the Service name, path /metrics, http.
-	job := ScrapeJob{Name: sm.GetName(), MetricsPath: "/metrics", Scheme: "http"}
+// sanitizeLabel is Prometheus' label name sanitizing for meta labels.
+func sanitizeLabel(k string) string {
+	return regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(k, "_")
+}
+
+// endpointJob translates one endpoint's path, scheme, honorLabels,
+// interval, timeout and relabelings.
+func endpointJob(ep map[string]any) (ScrapeJob, error) {
+	job := ScrapeJob{MetricsPath: "/metrics", Scheme: "http"}
 	if v, ok := ep["path"].(string); ok && v != "" {
 		job.MetricsPath = v
 	}
@@ -118,7 +198,7 @@ func scrapeJobFromServiceMonitor(sm *unstructured.Unstructured) (ScrapeJob, erro
 		if v, ok := ep[key].(string); ok && v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				return ScrapeJob{}, fmt.Errorf("ServiceMonitor %s: %s %q: %w", sm.GetName(), key, v, err)
+				return ScrapeJob{}, fmt.Errorf("%s %q: %w", key, v, err)
 			}
 			*dst = d
 		}
@@ -128,19 +208,15 @@ func scrapeJobFromServiceMonitor(sm *unstructured.Unstructured) (ScrapeJob, erro
 			rl, _ := r.(map[string]any)
 			cfg, err := relabelConfig(rl)
 			if err != nil {
-				return ScrapeJob{}, fmt.Errorf("ServiceMonitor %s: %w", sm.GetName(), err)
+				return ScrapeJob{}, err
 			}
 			job.Relabel = append(job.Relabel, cfg)
-			action, _ := rl["action"].(string)
-			target, _ := rl["targetLabel"].(string)
-			repl, _ := rl["replacement"].(string)
-			if (action == "" || strings.EqualFold(action, "replace")) && target == "job" && repl != "" {
-				job.Name = repl
-			}
 		}
 	}
-	if _, ok := ep["metricRelabelings"]; ok {
-		return ScrapeJob{}, fmt.Errorf("ServiceMonitor %s: metricRelabelings are not translated by the sandbox", sm.GetName())
+	for _, unsupported := range []string{"metricRelabelings", "tlsConfig", "basicAuth", "bearerTokenFile", "authorization", "params"} {
+		if _, ok := ep[unsupported]; ok {
+			return ScrapeJob{}, fmt.Errorf("endpoint field %s is not translated by the sandbox", unsupported)
+		}
 	}
 	return job, nil
 }

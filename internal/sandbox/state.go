@@ -51,7 +51,7 @@ func Load(dir string) (*Sandbox, error) {
 	}
 	s := &Sandbox{opts: Options{Dir: abs, Logf: func(string, ...any) {}}, state: st,
 		pki: PKI{Dir: filepath.Join(abs, "pki")}}
-	s.opts.GPUNodes = len(st.Nodes)
+	s.opts.KwokNodes = len(st.KwokNodes)
 	for _, ps := range st.Processes {
 		s.procs = append(s.procs, &process{ProcessState: ps})
 	}
@@ -70,27 +70,41 @@ func (s *Sandbox) anyAlive() bool {
 	return false
 }
 
-// Down stops every process of the sandbox in parallel and removes the
-// cluster's data (etcd, certificates, kubeconfigs); logs stay in <dir>/logs.
+// Down stops the sandbox and leaves the machine as it found it: the real
+// node first (kubelet, every pod sandbox through the CRI, kube-proxy and its
+// rules, containerd and any shim, mounts, cgroups, the fixed device-plugin
+// and log paths), then every control-plane process in parallel, then the
+// node's bridge; the cluster's data goes, the logs stay in <dir>/logs.
+// Down works from another process (Load), and on a sandbox that failed
+// half-way.
 func (s *Sandbox) Down(ctx context.Context) error {
+	var errs []error
+	if s.state.Node != nil {
+		errs = append(errs, s.stopNode(ctx))
+	}
 	s.mu.Lock()
 	procs := append([]*process(nil), s.procs...)
 	s.mu.Unlock()
 	errc := make(chan error, 1)
 	go func() { errc <- stopAll(procs, 10*time.Second) }()
-	var err error
 	select {
-	case err = <-errc:
+	case err := <-errc:
+		errs = append(errs, err)
 	case <-ctx.Done():
 		return fmt.Errorf("stop sandbox: %w", ctx.Err())
 	}
 	s.mu.Lock()
 	s.procs = nil
 	s.mu.Unlock()
-	for _, sub := range []string{"etcd", "pki", "prometheus", "config", "gpu", "kubeconfig", "state.json"} {
+	// The bridge outlives the API server: it serves on the bridge's address
+	// and hangs in its shutdown when the address goes first.
+	if n := s.state.Node; n != nil && n.Bridge != "" {
+		errs = append(errs, deleteBridge(n.Bridge))
+	}
+	for _, sub := range []string{"etcd", "pki", "prometheus", "config", "node", "kubeconfig", "state.json"} {
 		if rmErr := os.RemoveAll(filepath.Join(s.opts.Dir, sub)); rmErr != nil {
-			err = errors.Join(err, fmt.Errorf("remove %s: %w", sub, rmErr))
+			errs = append(errs, fmt.Errorf("remove %s: %w", sub, rmErr))
 		}
 	}
-	return err
+	return errors.Join(errs...)
 }

@@ -42,7 +42,7 @@ const (
 
 func adminClient(t *testing.T) *kubernetes.Clientset {
 	t.Helper()
-	cs, err := env.sb.Clientset()
+	cs, err := kubernetes.NewForConfig(env.cluster.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func adminClient(t *testing.T) *kubernetes.Clientset {
 // asHPAController returns a client config impersonating the HPA controller's
 // service account (with the groups a service-account token carries).
 func asHPAController() *rest.Config {
-	cfg := env.sb.RESTConfig()
+	cfg := env.cluster.RESTConfig()
 	cfg.Impersonate = rest.ImpersonationConfig{
 		UserName: hpaUser,
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"},
@@ -63,7 +63,7 @@ func asHPAController() *rest.Config {
 // customMetricsClient talks to one version of custom.metrics.k8s.io.
 func customMetricsClient(t *testing.T, cfg *rest.Config, version string) custommetrics.CustomMetricsClient {
 	t.Helper()
-	dc, err := discovery.NewDiscoveryClientForConfig(env.sb.RESTConfig())
+	dc, err := discovery.NewDiscoveryClientForConfig(env.cluster.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func checkRatePolicy(t *testing.T, rt *replicaTracker, period time.Duration) {
 
 // promQuery runs an instant query against the sandbox Prometheus.
 func promQuery(ctx context.Context, query string) (model.Vector, error) {
-	c, err := promapi.NewClient(promapi.Config{Address: env.sb.PrometheusURL()})
+	c, err := promapi.NewClient(promapi.Config{Address: env.cluster.PrometheusURL()})
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ func resourceTarget(t *testing.T, hpa *autoscalingv2.HorizontalPodAutoscaler, na
 
 // apiServiceAvailable asks the aggregator (as admin) whether an APIService is Available.
 func apiServiceAvailable(ctx context.Context, name string) (bool, error) {
-	agg, err := aggregator.NewForConfig(env.sb.RESTConfig())
+	agg, err := aggregator.NewForConfig(env.cluster.RESTConfig())
 	if err != nil {
 		return false, err
 	}
@@ -343,7 +343,7 @@ func apiServiceAvailable(ctx context.Context, name string) (bool, error) {
 // restMapper maps manifests' kinds to resources.
 func restMapper(t *testing.T) meta.RESTMapper {
 	t.Helper()
-	dc, err := discovery.NewDiscoveryClientForConfig(env.sb.RESTConfig())
+	dc, err := discovery.NewDiscoveryClientForConfig(env.cluster.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

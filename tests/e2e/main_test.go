@@ -1,8 +1,11 @@
-// Package e2e installs the chart on a cluster (the embedded sandbox by
-// default) and proves the loop the product exists for: simulated GPU load →
-// exporter → Prometheus → prometheus-adapter → HPA → replicas, and back.
+// Package e2e installs the chart on a real cluster (the embedded sandbox's
+// real node by default; an existing cluster or kind by
+// $GPU_AUTOSCALING_E2E_PROVIDER) and proves the loop the product exists for:
+// simulated GPU load → the exporter pod (attributing GPUs through the
+// kubelet's pod-resources API) → Prometheus → the adapter pod → HPA →
+// replicas, and back, with the chart's pods running as containers.
 //
-// One sandbox serves the whole package (TestMain); the suite is one ordered
+// One cluster serves the whole package (TestMain); the suite is one ordered
 // test (TestE2E) because later steps (upgrade, uninstall) change what earlier
 // ones need. Figures are logged with t.Logf, never asserted.
 package e2e
@@ -18,24 +21,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/gpuplane"
 	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+	"github.com/medical-kg/gpu-autoscaling/internal/provider"
 	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
-// Compressed timings of the e2e sandbox (the chart's sandbox values compress
-// the HPA behavior windows the same way).
+// Compressed timings of the e2e sandbox (values/sandbox.yaml compresses the
+// HPA behavior windows the same way).
 const (
-	hpaSyncPeriod  = 5 * time.Second
-	scrapeInterval = 5 * time.Second
-	// exporterInterval is exporter.collectionInterval in values/sandbox.yaml.
-	exporterInterval = 5 * time.Second
-	gpuNodes         = 3
+	hpaSyncPeriod    = sandbox.CompressedHPASyncPeriod
+	scrapeInterval   = sandbox.CompressedScrapeInterval
+	exporterInterval = sandbox.SandboxExporterInterval
 )
 
 // suite is what TestMain prepared; skip or err say why it is not usable.
 type suite struct {
-	sb        *sandbox.Sandbox
-	plane     *sandbox.GPUPlane
+	cluster   provider.Cluster
+	plane     *gpuplane.Plane
 	skip      string
 	missing   bool // skip is a missing prerequisite: a failure under prereq.RequireEnv
 	err       error
@@ -52,7 +55,7 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	code := func() int {
-		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		cleanup := setup(ctx)
 		defer cleanup()
@@ -61,7 +64,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// setup starts the sandbox and installs the GPU plane, filling env.
+// setup starts the cluster the provider names and installs the GPU plane,
+// filling env. A provider that cannot run here is a missing prerequisite:
+// a skip by hand, a failure under `make test`.
 func setup(ctx context.Context) func() {
 	logf := func(format string, args ...any) { log.Printf(format, args...) }
 	dir, err := os.MkdirTemp("", "gpu-autoscaling-e2e-")
@@ -70,75 +75,53 @@ func setup(ctx context.Context) func() {
 		return func() {}
 	}
 	if os.Getenv("GPU_AUTOSCALING_E2E_KEEP") != "" {
-		logf("e2e: sandbox state in %s (kept)", dir)
+		logf("e2e: state in %s (kept)", dir)
 	}
-	provider, err := sandbox.ProviderFromEnv(sandbox.Options{
-		Dir: filepath.Join(dir, "sandbox"), GPUNodes: gpuNodes,
-		HPASyncPeriod: hpaSyncPeriod, HPADownscaleStabilization: 15 * time.Second,
+	p, err := provider.FromEnv(provider.SandboxOptions{
+		Dir: filepath.Join(dir, "sandbox"), HPASyncPeriod: hpaSyncPeriod, HPADownscaleStabilization: 15 * time.Second,
 		ScrapeInterval: scrapeInterval, Logf: logf,
 	})
 	if err != nil {
 		env.err = err
 		return func() {}
 	}
-	if provider.Name() != "sandbox" {
-		// The GPU plane (adapter and exporters as processes, simulated load)
-		// exists only in the sandbox; other providers are for the chart
-		// suites that deploy real pods.
-		env.skip = fmt.Sprintf("e2e closed loop runs on the sandbox provider only (GPU_AUTOSCALING_E2E_PROVIDER=%s)", provider.Name())
-		return func() {}
-	}
-	if err := provider.Available(ctx); err != nil {
+	if err := p.Available(ctx); err != nil {
 		env.skip, env.missing = err.Error(), true
 		return func() {}
 	}
-	for _, bin := range []string{prereq.Helm, prereq.Adapter} {
-		if _, err := prereq.FindBinary(bin); err != nil {
-			env.skip, env.missing = err.Error(), true
-			return func() {}
-		}
-	}
 	start := time.Now()
-	cluster, err := provider.Start(ctx)
+	c, err := p.Start(ctx)
 	if err != nil {
-		env.err = fmt.Errorf("start sandbox: %w", err)
+		env.err = fmt.Errorf("start the %s cluster: %w", p.Name(), err)
 		return func() {}
 	}
-	env.coldStart = time.Since(start)
-	env.sb = cluster.Sandbox()
+	env.coldStart, env.cluster = time.Since(start), c
 	cleanup := func() {
 		if env.plane != nil {
 			env.plane.Close()
 		}
-		if err := cluster.Close(context.Background()); err != nil {
-			logf("e2e: stop sandbox: %v", err)
+		if err := c.Close(context.Background()); err != nil {
+			logf("e2e: stop the %s cluster: %v", c.Name(), err)
 		}
 		if os.Getenv("GPU_AUTOSCALING_E2E_KEEP") == "" {
 			_ = os.RemoveAll(dir)
 		}
 	}
 	start = time.Now()
-	// The production path: a ServiceMonitor (the CRD is registered so the
-	// chart renders it), scraped at the sandbox's interval with the chart's
-	// honorLabels and job name.
-	plane, err := env.sb.InstallGPUPlane(ctx, sandbox.NewReporter("e2e-setup", logf), sandbox.ChartOptions{
-		ServiceMonitorCRD: true,
-		SetValues: map[string]string{
-			"exporter.serviceMonitor.enabled":       "true",
-			"exporter.serviceMonitor.interval":      scrapeInterval.String(),
-			"exporter.serviceMonitor.scrapeTimeout": "4s",
-		},
-	})
+	// The production path: a ServiceMonitor (the provider makes the CRD
+	// served), scraped at the suite's interval with the chart's honorLabels
+	// and job name.
+	plane, err := gpuplane.Install(ctx, gpuplane.NewReporter("e2e-setup", logf), c, gpuplane.Options{
+		ServiceMonitor: true, ScrapeInterval: scrapeInterval, Logf: logf})
 	if err != nil {
 		if errors.Is(err, prereq.ErrMissing) {
 			env.skip, env.missing = err.Error(), true
 		} else {
-			env.err = fmt.Errorf("install the GPU plane (logs in %s): %w", filepath.Join(env.sb.Dir(), "logs"), err)
+			env.err = fmt.Errorf("install the GPU plane on the %s cluster: %w", c.Name(), err)
 		}
 		return cleanup
 	}
-	env.install = time.Since(start)
-	env.plane = plane
+	env.install, env.plane = time.Since(start), plane
 	return cleanup
 }
 

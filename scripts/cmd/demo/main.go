@@ -6,7 +6,7 @@
 // prints a live line per HPA sync, ends with a summary table and a PNG plot
 // of load against replicas, runs doctor, and tears everything down.
 //
-//	demo [--out DIR] [--dir DIR] [--keep] [--scenario-speed F] [--nodes N]
+//	demo [--out DIR] [--dir DIR] [--keep] [--scenario-speed F] [--timeout D]
 //
 // Exit codes: 0 every service scaled up and back down exactly as its load
 // implied and doctor found no failure; 1 a service did not (or doctor

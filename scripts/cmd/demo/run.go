@@ -35,10 +35,9 @@ func parseFlags(args []string, stderr io.Writer) (demo.Options, error) {
 	fs.StringVar(&o.Dir, "dir", o.Dir, "sandbox state folder (certificates, kubeconfig, etcd data, logs)")
 	fs.BoolVar(&o.Keep, "keep", false, "leave the sandbox running at the end and print how to reach it")
 	fs.Float64Var(&o.Speed, "scenario-speed", 1, "play the scenario's ramps and holds this many times faster (waits for the HPAs are not shortened)")
-	fs.IntVar(&o.Nodes, "nodes", 0, "fake GPU nodes with 8 GPUs each (0: enough for the scenario's peak plus headroom)")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "give up after this long in all")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: demo [--out DIR] [--dir DIR] [--keep] [--scenario-speed F] [--nodes N] [--timeout D]")
+		fmt.Fprintln(stderr, "usage: demo [--out DIR] [--dir DIR] [--keep] [--scenario-speed F] [--timeout D]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -17,34 +15,40 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/gpuplane"
 	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
+	"github.com/medical-kg/gpu-autoscaling/internal/provider"
 	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
 // TestActionsOnSandbox runs every action of the command against the embedded
-// sandbox cluster: the install path with a small chart in a namespace of its
-// own, then the product chart (installed by the sandbox's GPU plane) upgraded,
-// inspected and diagnosed, doctor catching injected faults (adapter down,
-// APIService missing, exporter series without pod labels or renamed to
-// exported_pod), and undeploy leaving no cluster-scoped object behind.
+// sandbox cluster and its real node: the install path with a small chart in
+// a namespace of its own, then the product chart (installed by the GPU
+// plane, its pods running as containers) upgraded, inspected and diagnosed,
+// doctor catching injected faults (adapter down, APIService missing,
+// exporter series without pod labels or renamed to exported_pod, each made
+// the way a user would make it: scaling the adapter away, deploying values
+// that turn attribution or honorLabels off), and undeploy leaving no
+// cluster-scoped object behind.
 func TestActionsOnSandbox(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the sandbox cluster; skipped with -short")
 	}
-	for _, bin := range append(append([]string(nil), sandbox.ClusterBinaries...), prereq.Helm, prereq.Adapter) {
-		if _, err := prereq.FindBinary(bin); err != nil {
-			prereq.SkipOrFail(t, fmt.Sprintf("sandbox binaries missing (build them with `make cluster-tools`): %v", err))
-		}
+	if _, err := prereq.FindBinary(prereq.Helm); err != nil {
+		prereq.SkipOrFail(t, err.Error())
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
 	sb, err := sandbox.New(sandbox.Options{
-		Dir: filepath.Join(t.TempDir(), "sandbox"), GPUNodes: 2,
-		HPASyncPeriod: 5 * time.Second, HPADownscaleStabilization: 15 * time.Second,
-		ScrapeInterval: 5 * time.Second, Logf: t.Logf,
+		Dir: filepath.Join(t.TempDir(), "sandbox"), HPASyncPeriod: sandbox.CompressedHPASyncPeriod,
+		HPADownscaleStabilization: 15 * time.Second, ScrapeInterval: sandbox.CompressedScrapeInterval, Logf: t.Logf,
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := sb.Check(ctx); err != nil {
+		prereq.SkipOrFail(t, err.Error())
 	}
 	start := time.Now()
 	if err := sb.Up(ctx); err != nil {
@@ -100,7 +104,9 @@ func TestActionsOnSandbox(t *testing.T) {
 	})
 
 	start = time.Now()
-	plane, err := sb.InstallGPUPlane(ctx, sandbox.NewReporter(t.Name(), t.Logf), sandbox.ChartOptions{})
+	cluster := provider.SandboxCluster{SB: sb}
+	plane, err := gpuplane.Install(ctx, gpuplane.NewReporter(t.Name(), t.Logf), cluster,
+		gpuplane.Options{ServiceMonitor: true, ScrapeInterval: sandbox.CompressedScrapeInterval, Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("install the GPU plane: %v", err)
 	}
@@ -108,8 +114,8 @@ func TestActionsOnSandbox(t *testing.T) {
 	defer plane.Close()
 
 	// The deploy flags that reproduce the plane's release: its values files
-	// and the --set values that carry the sandbox's ports.
-	hopts := plane.HelmOptions()
+	// and the --set values that carry the sandbox's Prometheus and kubelet.
+	hopts := plane.HelmOptions(nil)
 	deployArgs := []string{"--action", "deploy", "--kubeconfig", kc, "--timeout", "3m"}
 	for _, f := range hopts.ValuesFiles {
 		deployArgs = append(deployArgs, "--values", f)
@@ -159,16 +165,13 @@ func TestActionsOnSandbox(t *testing.T) {
 	})
 
 	t.Run("doctor: adapter down", func(t *testing.T) {
-		if err := plane.KillAdapter(); err != nil {
-			t.Fatal(err)
-		}
-		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "not Available: FailedDiscoveryCheck", doctorArgs...)
+		adapter := adapterDeployment(t, ctx, sb)
+		scaleAdapter(t, ctx, sb, adapter, 0)
+		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "not Available: MissingEndpoints", doctorArgs...)
 		logFailures(t, out)
-		assertCheck(t, out, "FAIL", "apiservice-available", `v1beta[12].custom.metrics.k8s.io +not Available: FailedDiscoveryCheck`)
-		assertContains(t, out, "fix: the aggregator cannot reach the adapter")
-		if err := plane.StartAdapter(ctx); err != nil {
-			t.Fatal(err)
-		}
+		assertCheck(t, out, "FAIL", "apiservice-available", `v1beta[12].custom.metrics.k8s.io +not Available: MissingEndpoints`)
+		assertContains(t, out, "has no ready adapter endpoints")
+		scaleAdapter(t, ctx, sb, adapter, 1)
 		if err := plane.WaitAPIServices(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -192,51 +195,28 @@ func TestActionsOnSandbox(t *testing.T) {
 	})
 
 	t.Run("doctor: exporter series without pod labels", func(t *testing.T) {
-		// The kubelet pod-resources socket disappears from the exporter's view
-		// (as when its hostPath is not mounted); the exporters restart.
-		var moved []string
-		for _, n := range sb.Nodes() {
-			s := findSocket(t, filepath.Join(sb.Dir(), "gpu", n))
-			if err := os.Rename(s, s+".hidden"); err != nil {
-				t.Fatal(err)
-			}
-			moved = append(moved, s)
-			if err := plane.KillExporter(n); err != nil {
-				t.Fatal(err)
-			}
-			if err := plane.StartExporter(ctx, n); err != nil {
-				t.Fatal(err)
-			}
-		}
+		// The exporter loses the kubelet pod-resources socket, as when its
+		// hostPath is not mounted: deployed with attribution off.
+		mustRun(t, ctx, exitOK, append(slices.Clone(deployArgs), "--set", "exporter.podResources.enabled=false")...)
 		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "running GPU pods appears in", doctorArgs...)
 		logFailures(t, out)
 		assertCheck(t, out, "FAIL", "gpu-series-pod-labels", `gpu_utilization_percent +none of the \d+ running GPU pods`)
 		assertContains(t, out, "fix: the exporter cannot attribute GPUs to pods: mount the kubelet pod-resources socket")
-		for i, n := range sb.Nodes() {
-			if err := os.Rename(moved[i]+".hidden", moved[i]); err != nil {
-				t.Fatal(err)
-			}
-			if err := plane.KillExporter(n); err != nil {
-				t.Fatal(err)
-			}
-			if err := plane.StartExporter(ctx, n); err != nil {
-				t.Fatal(err)
-			}
-		}
+		mustRun(t, ctx, exitOK, deployArgs...)
 		eventuallyRun(t, ctx, 3*time.Minute, exitOK, "", doctorArgs...)
 	})
 
 	t.Run("doctor: exported_pod when honor_labels is off", func(t *testing.T) {
-		job := exporterScrapeJob(t, ctx, sb, plane, false)
-		if err := sb.SetScrapeJob(ctx, job); err != nil {
+		mustRun(t, ctx, exitOK, append(slices.Clone(deployArgs), "--set", "exporter.serviceMonitor.honorLabels=false")...)
+		if err := cluster.Reconcile(ctx); err != nil {
 			t.Fatal(err)
 		}
 		out := eventuallyRun(t, ctx, 2*time.Minute, exitFailed, "carry renamed pod labels", doctorArgs...)
 		logFailures(t, out)
 		assertCheck(t, out, "FAIL", "gpu-series-pod-labels", `gpu_utilization_percent +\d+ of \d+ series carry renamed pod labels \(exported_pod=`)
 		assertContains(t, out, "fix: turn honor_labels on")
-		job.HonorLabels = true
-		if err := sb.SetScrapeJob(ctx, job); err != nil {
+		mustRun(t, ctx, exitOK, deployArgs...)
+		if err := cluster.Reconcile(ctx); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -322,49 +302,33 @@ func assertContains(t *testing.T, out, want string) {
 	}
 }
 
-// findSocket returns the unix socket under dir (the fake kubelet's pod-resources socket).
-func findSocket(t *testing.T, dir string) string {
-	t.Helper()
-	var found string
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type()&fs.ModeSocket != 0 && found == "" {
-			found = p
-		}
-		return nil
-	})
-	if found == "" {
-		t.Fatalf("no pod-resources socket under %s", dir)
-	}
-	return found
-}
-
-// exporterScrapeJob rebuilds the plane's exporter job (targets labelled as
-// Kubernetes service discovery would) with honor_labels set as asked.
-func exporterScrapeJob(t *testing.T, ctx context.Context, sb *sandbox.Sandbox, plane *sandbox.GPUPlane, honor bool) sandbox.ScrapeJob {
+// adapterDeployment is the name of the release's adapter Deployment.
+func adapterDeployment(t *testing.T, ctx context.Context, sb *sandbox.Sandbox) string {
 	t.Helper()
 	cs, err := sb.Clientset()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pods, err := cs.CoreV1().Pods("medical-kg").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=exporter"})
+	list, err := cs.AppsV1().Deployments("medical-kg").List(ctx, metav1.ListOptions{LabelSelector: contract.ComponentLabel + "=adapter"})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("adapter Deployments: %v, %v", list, err)
+	}
+	return list.Items[0].Name
+}
+
+// scaleAdapter sets the adapter Deployment's replicas, as an operator would.
+func scaleAdapter(t *testing.T, ctx context.Context, sb *sandbox.Sandbox, name string, replicas int32) {
+	t.Helper()
+	cs, err := sb.Clientset()
 	if err != nil {
 		t.Fatal(err)
 	}
-	podOn := map[string]string{}
-	for _, p := range pods.Items {
-		podOn[p.Spec.NodeName] = p.Name
+	scale, err := cs.AppsV1().Deployments("medical-kg").GetScale(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	job := sandbox.ScrapeJob{Name: "gpu-metrics-exporter", HonorLabels: honor, MetricsPath: "/metrics", Scheme: "http"}
-	for _, node := range sb.Nodes() {
-		addr := strings.TrimSuffix(strings.TrimPrefix(plane.ExporterURL(node), "http://"), "/metrics")
-		labels := map[string]string{"namespace": "medical-kg", "instance": node}
-		if p := podOn[node]; p != "" {
-			labels["pod"] = p
-		}
-		job.Targets = append(job.Targets, sandbox.ScrapeTarget{Address: addr, Labels: labels})
+	scale.Spec.Replicas = replicas
+	if _, err := cs.AppsV1().Deployments("medical-kg").UpdateScale(ctx, name, scale, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
 	}
-	if len(job.Targets) == 0 {
-		t.Fatal("no exporter targets")
-	}
-	return job
 }

@@ -1,13 +1,15 @@
 // Command sandbox starts, stops and reports on the project's embedded
-// Kubernetes cluster (see tests/README.md):
+// Kubernetes cluster with its real node (see internal/sandbox/README.md):
 //
-//	sandbox up     [--dir DIR] [--nodes N] [--hpa-sync-period D] [--hpa-downscale-stabilization D] [--scrape-interval D]
+//	sandbox up     [--dir DIR] [--chart] [--kwok-nodes N] [--kwok-only] [--hpa-sync-period D] [--hpa-downscale-stabilization D] [--scrape-interval D]
 //	sandbox status [--dir DIR] [--json]
 //	sandbox down   [--dir DIR]
 //
-// State (certificates, kubeconfig, etcd data, logs, PIDs) lives in one folder,
-// by default <repo>/.sandbox. `up` leaves the processes running and prints how
-// to use the cluster; `down` stops them by PID, in parallel.
+// State (certificates, kubeconfig, etcd data, the node's containerd and
+// kubelet folders, logs, PIDs) lives in one folder, by default
+// <repo>/.sandbox. `up` leaves everything running and prints how to use the
+// cluster (with --chart once the chart's pods are Ready); `down` stops it
+// all and leaves the machine as it was.
 package main
 
 import (
@@ -23,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/gpuplane"
+	"github.com/medical-kg/gpu-autoscaling/internal/provider"
 	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
@@ -37,7 +41,8 @@ func main() {
 const usage = `usage: sandbox up|down|status [flags]
 
   up      start etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-          kwok (fake GPU nodes), metrics-server and Prometheus; leave them running
+          metrics-server, Prometheus and the real node (kubelet, containerd,
+          kube-proxy); with --chart also the chart and the stand-in services
   status  report each process and the cluster's health
   down    stop every process by PID and remove the cluster's data (logs stay)
 
@@ -78,18 +83,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 func up(ctx context.Context, fs *flag.FlagSet, args []string, dir *string, stdout, stderr io.Writer) error {
-	nodes := fs.Int("nodes", 2, "number of fake GPU nodes (8 GPUs each)")
+	kwokNodes := fs.Int("kwok-nodes", 0, "number of kwok fake GPU nodes besides the real node (8 GPUs each)")
+	kwokOnly := fs.Bool("kwok-only", false, "no real node: the control plane with kwok nodes only (no root needed; pods run no containers)")
 	sync := fs.Duration("hpa-sync-period", 15*time.Second, "kube-controller-manager --horizontal-pod-autoscaler-sync-period")
 	stab := fs.Duration("hpa-downscale-stabilization", 5*time.Minute, "kube-controller-manager --horizontal-pod-autoscaler-downscale-stabilization")
 	scrape := fs.Duration("scrape-interval", 15*time.Second, "Prometheus global scrape interval")
-	timeout := fs.Duration("timeout", 3*time.Minute, "give up when the cluster is not ready after this long")
-	chart := fs.Bool("chart", false, "also install the chart (values/sandbox.yaml) and the stand-in GPU services, run the adapter and one exporter per node, and stay in the foreground until Ctrl-C (then stop everything)")
+	timeout := fs.Duration("timeout", 4*time.Minute, "give up when the cluster (and the chart) is not ready after this long")
+	chart := fs.Bool("chart", false, "also install the chart (values/sandbox.yaml) and the stand-in GPU services; return once their pods are Ready")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sb, err := sandbox.New(sandbox.Options{Dir: *dir, GPUNodes: *nodes, HPASyncPeriod: *sync,
-		HPADownscaleStabilization: *stab, ScrapeInterval: *scrape,
-		Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }})
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	sb, err := sandbox.New(sandbox.Options{Dir: *dir, KwokNodes: *kwokNodes, KwokOnly: *kwokOnly, HPASyncPeriod: *sync,
+		HPADownscaleStabilization: *stab, ScrapeInterval: *scrape, Logf: logf})
 	if err != nil {
 		return err
 	}
@@ -98,11 +104,17 @@ func up(ctx context.Context, fs *flag.FlagSet, args []string, dir *string, stdou
 	if err := sb.Up(upCtx); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
+	what := "sandbox up"
 	if *chart {
-		return sb.ServeGPUPlane(ctx, upCtx, stdout)
+		plane, err := gpuplane.Install(upCtx, gpuplane.NewReporter("sandbox", logf), provider.SandboxCluster{SB: sb}, gpuplane.Options{Logf: logf})
+		if err != nil {
+			return fmt.Errorf("install the chart: %w (logs in %s; stop with: sandbox down --dir %s)", err, filepath.Join(sb.Dir(), "logs"), sb.Dir())
+		}
+		plane.Close() // the load stays idle; nothing needs this process any more
+		what = "sandbox up with the chart"
 	}
-	fmt.Fprintf(stdout, "sandbox up in %s\n  export KUBECONFIG=%s\n  prometheus: %s\n  logs: %s\n  stop: go run ./scripts/cmd/sandbox down --dir %s\n",
-		sb.ColdStart(), sb.Kubeconfig(), sb.PrometheusURL(), filepath.Join(sb.Dir(), "logs"), sb.Dir())
+	fmt.Fprintf(stdout, "%s in %s\n  export KUBECONFIG=%s\n  prometheus: %s\n  logs: %s\n  stop: go run ./scripts/cmd/sandbox down --dir %s\n",
+		what, sb.ColdStart(), sb.Kubeconfig(), sb.PrometheusURL(), filepath.Join(sb.Dir(), "logs"), sb.Dir())
 	return nil
 }
 

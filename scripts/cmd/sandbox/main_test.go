@@ -22,7 +22,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"restart"}, `unknown command "restart"`},
 		{[]string{"status", "--dir", dir}, "no sandbox state in " + dir},
 		{[]string{"down", "--dir", dir}, "no sandbox state in " + dir},
-		{[]string{"up", "--nodes", "-1", "--dir", dir}, "GPUNodes -1"},
+		{[]string{"up", "--kwok-nodes", "-1", "--dir", dir}, "KwokNodes -1"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(tc.args, &out, &errOut)
@@ -38,12 +38,14 @@ func TestUpStatusDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane; skipped with -short")
 	}
-	if err := (sandbox.SandboxProvider{}).Available(context.Background()); err != nil {
+	dir := filepath.Join(t.TempDir(), "state")
+	if sb, err := sandbox.New(sandbox.Options{Dir: dir}); err != nil {
+		t.Fatal(err)
+	} else if err := sb.Check(context.Background()); err != nil {
 		prereq.SkipOrFail(t, err.Error())
 	}
-	dir := filepath.Join(t.TempDir(), "state")
 	var out, errOut bytes.Buffer
-	if err := run([]string{"up", "--dir", dir, "--nodes", "1", "--hpa-sync-period", "5s"}, &out, &errOut); err != nil {
+	if err := run([]string{"up", "--dir", dir, "--hpa-sync-period", "5s"}, &out, &errOut); err != nil {
 		t.Fatalf("up: %v\n%s", err, errOut.String())
 	}
 	defer func() { _ = run([]string{"down", "--dir", dir}, &bytes.Buffer{}, &bytes.Buffer{}) }()
@@ -58,8 +60,9 @@ func TestUpStatusDown(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out.String())
 	}
-	if !st.APIReady || len(st.ReadyNodes) != 1 || len(st.Processes) != 7 {
-		t.Errorf("status: ready %t, nodes %v, %d processes; want ready, 1 node, 7 processes", st.APIReady, st.ReadyNodes, len(st.Processes))
+	// etcd, apiserver, kcm, scheduler, metrics-server, prometheus; the node's containerd, kubelet, kube-proxy.
+	if !st.APIReady || len(st.ReadyNodes) != 1 || st.ReadyNodes[0] != sandbox.NodeName || len(st.Processes) != 9 {
+		t.Errorf("status: ready %t, nodes %v, %d processes; want ready, node %s, 9 processes", st.APIReady, st.ReadyNodes, len(st.Processes), sandbox.NodeName)
 	}
 	for _, p := range st.Processes {
 		if !p.Running {
