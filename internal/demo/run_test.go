@@ -24,8 +24,8 @@ func TestOptionsCheck(t *testing.T) {
 		t.Fatalf("defaults rejected: %v", err)
 	}
 	for name, o := range map[string]Options{
-		"zero timeout":   {Out: "o", Dir: "d"},
-		"no folders":     {Timeout: time.Minute},
+		"zero timeout": {Out: "o", Dir: "d"},
+		"no folders":   {Timeout: time.Minute},
 	} {
 		err := o.Check()
 		if !errors.Is(err, ErrInvalidInput) || strings.Contains(err.Error(), ErrInvalidInput.Error()) {
