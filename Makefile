@@ -75,7 +75,7 @@ build: tools ## build every Go package, the exporter and the operator commands i
 CLUSTER_PKGS := ./internal/sandbox ./tests/e2e ./scripts/cmd/sandbox ./scripts/cmd/deploy-auto-scaling
 
 .PHONY: test
-test: tools cluster-tools ## run every test tier: exporter (with -race), chart render and unit, then the clusters
+test: tools cluster-tools images ## run every test tier: exporter (with -race), chart render and unit, then the clusters (the real node)
 	$(call say,go vet ./...)
 	$(GO) vet ./...
 	$(call say,tier 1: exporter tests with the race detector)
@@ -107,17 +107,17 @@ lint: tools ## gofmt, go vet, helm lint --strict for every values file
 	fi
 
 .PHONY: demo
-demo: tools cluster-tools ## the main job: sandbox up, chart deployed, a load scenario scaled live (DEMO_FLAGS=--keep …)
+demo: tools cluster-tools images ## the main job: sandbox up with its real node, chart deployed, a load scenario scaled live (DEMO_FLAGS=--keep …)
 	$(call say,demo: building bin/demo)
 	$(GO) build -o $(BIN)/demo ./scripts/cmd/demo
 	$(BIN)/demo $(DEMO_FLAGS)
 
 .PHONY: test-e2e
-test-e2e: tools cluster-tools ## only the end-to-end suite on the sandbox (verbose)
+test-e2e: tools cluster-tools images ## only the end-to-end suite on the sandbox's real node (verbose)
 	$(GO) test -count=1 -v -timeout 30m ./tests/e2e
 
 .PHONY: sandbox-up sandbox-status sandbox-down
-sandbox-up: tools cluster-tools ## start the sandbox cluster (state in .sandbox/; add SANDBOX_FLAGS=--chart for the GPU plane)
+sandbox-up: tools cluster-tools images ## start the sandbox with its real node (state in .sandbox/; SANDBOX_FLAGS=--chart also installs the chart and returns once its pods are Ready)
 	$(GO) run ./scripts/cmd/sandbox up $(SANDBOX_FLAGS)
 sandbox-status: ## processes, API readiness, nodes and APIServices of the sandbox
 	$(GO) run ./scripts/cmd/sandbox status
@@ -145,6 +145,7 @@ package: tools ## helm package + helm repo index into dist/ for chart-repository
 	@ls -l $(DIST)
 
 .PHONY: clean
-clean: ## remove bin/, dist/, sandbox state (the cluster binary cache in $(CACHE) stays)
+clean: ## stop a running sandbox, remove bin/, dist/, sandbox state (the cluster binary cache in $(CACHE) stays)
 	$(call say,clean)
+	if [ -f .sandbox/state.json ]; then $(GO) run ./scripts/cmd/sandbox down; fi
 	rm -rf $(BIN) $(DIST) .sandbox out
