@@ -92,7 +92,8 @@ func Catalog() []Spec {
 		{
 			Name:        "gpu-service",
 			Description: "Stand-in GPU service for the gpu-services chart",
-			Ref:         RefSource{Chart: "charts/gpu-services", Repository: "ghcr.io/medical-kg/gpu-service", TagField: "version"},
+			// The chart's image.repository; its tag, else the chart's version.
+			Ref: RefSource{Chart: "charts/gpu-services", TagField: "version"},
 			Binary: Binary{Install: "/usr/local/bin/gpu-service", Go: &GoBuild{
 				Package: "scripts/cmd/gpu-service", VersionVar: "main.version"}},
 			Licenses: "Apache-2.0",
@@ -101,7 +102,9 @@ func Catalog() []Spec {
 		{
 			Name:        "fake-gpu-device-plugin",
 			Description: "Kubelet device plugin advertising simulated nvidia.com/gpu devices",
-			Ref:         RefSource{Chart: umbrellaChart, Repository: "ghcr.io/medical-kg/fake-gpu-device-plugin"},
+			// The gpu-services chart runs it (devicePlugin.enabled): its
+			// devicePlugin.image.repository; its tag, else the chart's version.
+			Ref: RefSource{Chart: "charts/gpu-services", Values: "devicePlugin.image", TagField: "version"},
 			Binary: Binary{Install: "/usr/local/bin/fake-gpu-device-plugin", Go: &GoBuild{
 				Package: "scripts/cmd/fake-gpu-device-plugin", VersionVar: "main.version"}},
 			Licenses: "Apache-2.0",

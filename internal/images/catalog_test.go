@@ -178,6 +178,8 @@ func TestResolveRef(t *testing.T) {
 		"hub/values.yaml":    "image:\n  repository: library/busybox\n",
 		"norepo/Chart.yaml":  "version: 0.2.0\n",
 		"norepo/values.yaml": "image: {}\n",
+		"nested/Chart.yaml":  "version: 0.4.0\nappVersion: \"2.0\"\n",
+		"nested/values.yaml": "image:\n  repository: reg.example.com/main\nplugin:\n  image:\n    repository: reg.example.com/plugin\n    tag: \"\"\n  other: {}\n",
 	})
 	for _, c := range []struct {
 		src  RefSource
@@ -189,6 +191,9 @@ func TestResolveRef(t *testing.T) {
 		{RefSource{Chart: "t", Repository: "reg.example.com/own"}, "reg.example.com/own:1.5"},
 		{RefSource{Chart: "t", Repository: "reg.example.com/own", TagField: "version"}, "reg.example.com/own:0.2.0"},
 		{RefSource{Repository: "localhost:5000/x", Tag: "1"}, "localhost:5000/x:1"},
+		{RefSource{Chart: "nested"}, "reg.example.com/main:2.0"},
+		{RefSource{Chart: "nested", Values: "plugin.image"}, "reg.example.com/plugin:2.0"},
+		{RefSource{Chart: "nested", Values: "plugin.image", TagField: "version"}, "reg.example.com/plugin:0.4.0"},
 	} {
 		got, err := resolveRef(root, c.src)
 		if err != nil || got != c.want {
@@ -197,6 +202,7 @@ func TestResolveRef(t *testing.T) {
 	}
 	for _, src := range []RefSource{
 		{Chart: "hub"}, {Chart: "norepo"}, {Chart: "absent"}, {Repository: "reg.example.com/x"}, {Repository: "busybox", Tag: "1"},
+		{Chart: "nested", Values: "plugin.other"}, {Chart: "nested", Values: "plugin.image.repository"}, {Chart: "nested", Values: "absent.image"},
 	} {
 		if got, err := resolveRef(root, src); err == nil {
 			t.Errorf("resolveRef(%+v) = %q, want an error", src, got)

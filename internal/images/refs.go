@@ -17,12 +17,27 @@ type chartMeta struct {
 	Home       string `json:"home"`
 }
 
-// chartValues is what the builder reads from a chart's values.yaml.
-type chartValues struct {
-	Image struct {
-		Repository string `json:"repository"`
-		Tag        string `json:"tag"`
-	} `json:"image"`
+// imageValues is the block of a chart's values.yaml that names an image.
+type imageValues struct {
+	Repository string
+	Tag        string
+}
+
+// readImageValues returns the block at the dotted path key ("image",
+// "devicePlugin.image") of the values file p.
+func readImageValues(p, key string) (imageValues, error) {
+	var doc map[string]any
+	if err := readYAML(p, &doc); err != nil {
+		return imageValues{}, err
+	}
+	var cur any = doc
+	for _, k := range strings.Split(key, ".") {
+		m, _ := cur.(map[string]any)
+		cur = m[k]
+	}
+	block, _ := cur.(map[string]any)
+	str := func(k string) string { s, _ := block[k].(string); return s }
+	return imageValues{Repository: str("repository"), Tag: str("tag")}, nil
 }
 
 func readChart(root, chart string) (chartMeta, error) {
@@ -58,13 +73,14 @@ func resolveRef(root string, src RefSource) (string, error) {
 			return "", err
 		}
 		if repo == "" {
-			var vals chartValues
+			key := firstNonEmpty(src.Values, "image")
 			p := filepath.Join(root, src.Chart, "values.yaml")
-			if err := readYAML(p, &vals); err != nil {
+			vals, err := readImageValues(p, key)
+			if err != nil {
 				return "", err
 			}
-			if repo, tag = vals.Image.Repository, firstNonEmpty(tag, vals.Image.Tag); repo == "" {
-				return "", fmt.Errorf("%s has no image.repository", p)
+			if repo, tag = vals.Repository, firstNonEmpty(tag, vals.Tag); repo == "" {
+				return "", fmt.Errorf("%s has no %s.repository", p, key)
 			}
 		}
 		if tag == "" {

@@ -31,13 +31,17 @@ type Spec struct {
 	WorkingDir string
 }
 
-// RefSource locates an image's reference. A chart's values.yaml image.repository
-// is used when Repository is empty; the tag is Tag, else the chart's
-// values.yaml image.tag (only when the repository also comes from the values),
-// else the chart's Chart.yaml field TagField ("appVersion" or "version").
+// RefSource locates an image's reference. A chart's values.yaml
+// <Values>.repository is used when Repository is empty; the tag is Tag, else
+// the chart's values.yaml <Values>.tag (only when the repository also comes
+// from the values), else the chart's Chart.yaml field TagField ("appVersion"
+// or "version").
 type RefSource struct {
 	// Chart is the chart folder, relative to the repository root.
 	Chart string
+	// Values is the dotted path of the values.yaml block holding repository
+	// and tag ("image" when empty; e.g. "devicePlugin.image").
+	Values string
 	// Repository, when set, is the repository (the chart's values are not read).
 	Repository string
 	// Tag, when set, is the tag.

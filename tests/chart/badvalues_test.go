@@ -17,6 +17,8 @@ type badValue struct {
 	// skipSchema renders with --skip-schema-validation to prove the template-time check catches the
 	// mistake on its own (defence in depth for users who disable the schema).
 	skipSchema bool
+	// chart is the chart folder under charts/ (default gpu-autoscaling).
+	chart string
 }
 
 // badValueCases is the table of rejected values.
@@ -138,6 +140,55 @@ func badValueCases() []badValue {
 			want: []string{"exporter.podSecurityContext.runAsNonRoot=true cannot reach the root-owned kubelet pod-resources socket"}},
 		{name: "ServiceMonitor without a Service", values: "exporter:\n  service:\n    enabled: false\n  serviceMonitor:\n    enabled: true\n",
 			want: []string{"exporter.serviceMonitor.enabled=true needs exporter.service.enabled=true"}},
+
+		// charts/gpu-services: the schema, and the same mistakes caught at render time without it.
+		{chart: "gpu-services", name: "gpu-services: unknown top-level key", values: "image_tag: x\n",
+			want: []string{"at ''", "additional properties 'image_tag' not allowed"}},
+		{chart: "gpu-services", name: "gpu-services: unknown key in devicePlugin", values: "devicePlugin:\n  gpus: 8\n",
+			want: []string{"/devicePlugin", "additional properties 'gpus' not allowed"}},
+		{chart: "gpu-services", name: "gpu-services: device plugin with 65 GPUs", values: "devicePlugin:\n  devices: 65\n",
+			want: []string{"/devicePlugin/devices", "maximum: got 65, want 64"}},
+		{chart: "gpu-services", name: "gpu-services: device plugin with 65 GPUs caught without the schema", skipSchema: true,
+			values: "devicePlugin:\n  enabled: true\n  devices: 65\n",
+			want:   []string{"devicePlugin.devices=65: use 1 to 64 GPUs per node (0: the model's 8)", "exporter.simulation.gpuCount"}},
+		{chart: "gpu-services", name: "gpu-services: device plugin model typo", values: "devicePlugin:\n  simulationModel: a100\n",
+			want: []string{"/devicePlugin/simulationModel", "value must be one of 'dgxa100', 'dgxh100', 'dgxh200'"}},
+		{chart: "gpu-services", name: "gpu-services: device plugin model caught without the schema", skipSchema: true,
+			values: "devicePlugin:\n  simulationModel: a100\n",
+			want:   []string{"devicePlugin.simulationModel=a100: use dgxa100, dgxh100 or dgxh200", "exporter.simulation.model"}},
+		{chart: "gpu-services", name: "gpu-services: negative replicas", values: "replicas: -1\n",
+			want: []string{"/replicas", "minimum: got -1, want 0"}},
+		{chart: "gpu-services", name: "gpu-services: negative replicas caught without the schema", skipSchema: true, values: "replicas: -1\n",
+			want: []string{"replicas=-1: use a replica count of 0 or more (or null to leave spec.replicas to the HPA)"}},
+		{chart: "gpu-services", name: "gpu-services: probe period 0", values: "readinessProbe:\n  periodSeconds: 0\n",
+			want: []string{"/readinessProbe/periodSeconds", "minimum: got 0, want 1"}},
+		{chart: "gpu-services", name: "gpu-services: negative probe period caught without the schema", skipSchema: true,
+			values: "livenessProbe:\n  periodSeconds: -5\n",
+			want:   []string{"livenessProbe.periodSeconds=-5: use a positive whole number (e.g. livenessProbe.periodSeconds: 10)"}},
+		{chart: "gpu-services", name: "gpu-services: probe timeout 0 caught without the schema", skipSchema: true,
+			values: "readinessProbe:\n  timeoutSeconds: 0\n",
+			want:   []string{"readinessProbe.timeoutSeconds=0: use a positive whole number"}},
+		{chart: "gpu-services", name: "gpu-services: unknown probe field", values: "livenessProbe:\n  period: 10\n",
+			want: []string{"/livenessProbe", "additional properties 'period' not allowed"}},
+		{chart: "gpu-services", name: "gpu-services: load for a field the stand-in does not know", values: "load:\n  services:\n    embedding-service: {gpuPercent: 50}\n",
+			want: []string{"/load/services/embedding-service", "additional properties 'gpuPercent' not allowed"}},
+		{chart: "gpu-services", name: "gpu-services: negative load", values: "load:\n  services:\n    embedding-service: {cpuMillicores: -1}\n",
+			want: []string{"/load/services/embedding-service/cpuMillicores", "minimum: got -1, want 0"}},
+		{chart: "gpu-services", name: "gpu-services: reload interval not a duration", values: "load:\n  reloadInterval: often\n",
+			want: []string{"/load/reloadInterval", "does not match pattern"}},
+		{chart: "gpu-services", name: "gpu-services: max CPU 0 caught without the schema", skipSchema: true, values: "load:\n  maxCpuMillicores: 0\n",
+			want: []string{"load.maxCpuMillicores=0: use a positive number of millicores"}},
+		{chart: "gpu-services", name: "gpu-services: CPU limit below what the load may burn", values: "resources:\n  requests: {cpu: 50m, memory: 256Mi}\n  limits: {cpu: 200m, memory: 512Mi}\n",
+			want: []string{"resources.limits.cpu=200m is below load.maxCpuMillicores=1000", "lower load.maxCpuMillicores or raise resources.limits.cpu to at least 1000m"}},
+		{chart: "gpu-services", name: "gpu-services: memory limit too close to what the load may hold",
+			values: "load:\n  maxCpuMillicores: 100\nservices:\n  embedding-service:\n    resources:\n      requests: {cpu: 50m, memory: 256Mi}\n      limits: {cpu: 200m, memory: 1Gi}\n",
+			want:   []string{"services.embedding-service.resources.limits.memory=1Gi leaves less than 30 MiB above load.maxMemoryMiB=1024", "raise services.embedding-service.resources.limits.memory to at least 1054Mi"}},
+		{chart: "gpu-services", name: "gpu-services: privileged port", values: "port: 80\n",
+			want: []string{"/port", "minimum: got 80, want 1,024"}},
+		{chart: "gpu-services", name: "gpu-services: service name not a DNS label", values: "services:\n  Embedding_Service: {}\n",
+			want: []string{"'Embedding_Service' does not match pattern"}},
+		{chart: "gpu-services", name: "gpu-services: service name caught without the schema", skipSchema: true, values: "services:\n  Embedding_Service: {}\n",
+			want: []string{"services.Embedding_Service: a service name must be a lowercase DNS label", "rename the key"}},
 	}
 }
 
@@ -148,7 +199,7 @@ func TestBadValuesAreRejectedWithAMessageThatSaysWhatToFix(t *testing.T) {
 	for _, bv := range cases {
 		t.Run(bv.name, func(t *testing.T) {
 			t.Parallel()
-			req := renderRequest{values: bv.values}
+			req := renderRequest{chart: bv.chart, values: bv.values}
 			if bv.skipSchema {
 				req.extraArgs = []string{"--skip-schema-validation"}
 			}

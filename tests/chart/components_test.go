@@ -10,9 +10,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
@@ -135,32 +137,98 @@ func filterName[T interface{ GetName() string }](items []T, name string) []T {
 	return out
 }
 
-func TestAdapterSandboxExternalName(t *testing.T) {
+// TestSandboxValues: values/sandbox.yaml for the sandbox's real node. The adapter runs as a pod behind its
+// ClusterIP Service, the exporter simulates the node's 24 GPUs, nothing tolerates kwok, the sandbox's own
+// addresses come in through --set, and the HPA windows are the compressed ones the e2e checks rely on.
+func TestSandboxValues(t *testing.T) {
 	t.Parallel()
-	objects := decodeAll(t, render(t, renderRequest{valuesFiles: []string{"values/sandbox.yaml"}}))
+	const podResources = "/tmp/sandbox/kubelet/pod-resources"
+	objects := decodeAll(t, render(t, renderRequest{valuesFiles: []string{"values/sandbox.yaml"}, set: map[string]string{
+		"adapter.prometheus.url":         "http://10.88.0.1:39090",
+		"exporter.podResources.hostPath": podResources,
+	}}))
+	svc := one(t, filterName(typedOf[*corev1.Service](objects), adapterName), "adapter Service")
+	assert.Equal(t, corev1.ServiceTypeClusterIP, svc.Spec.Type, "the adapter is a pod behind its Service")
+	assert.Empty(t, svc.Spec.ExternalName)
+	require.Len(t, svc.Spec.Ports, 1)
+	assert.EqualValues(t, 443, svc.Spec.Ports[0].Port)
+	assert.Equal(t, "https", svc.Spec.Ports[0].TargetPort.String())
+	dep := one(t, typedOf[*appsv1.Deployment](objects), "adapter Deployment")
+	assert.EqualValues(t, 1, *dep.Spec.Replicas)
+	sel, err := metav1LabelSelector(&metav1.LabelSelector{MatchLabels: svc.Spec.Selector})
+	require.NoError(t, err)
+	assert.True(t, sel.Matches(labels.Set(dep.Spec.Template.Labels)), "the Service selects the adapter pods")
+	c := dep.Spec.Template.Spec.Containers[0]
+	for flag, want := range map[string]string{"--secure-port": "6443", "--prometheus-url": "http://10.88.0.1:39090", "--metrics-relist-interval": "10s"} {
+		got, _ := argValue(c.Args, flag)
+		assert.Equal(t, want, got, "adapter %s", flag)
+	}
+	for _, a := range typedOf[*apiregistrationv1.APIService](objects) {
+		assert.EqualValues(t, 443, *a.Spec.Service.Port, a.Name)
+		assert.Equal(t, svc.Name, a.Spec.Service.Name, a.Name)
+		assert.NotEmpty(t, a.Spec.CABundle, a.Name)
+		assert.False(t, a.Spec.InsecureSkipTLSVerify, a.Name)
+	}
+
+	ds := one(t, typedOf[*appsv1.DaemonSet](objects), "exporter DaemonSet")
+	ec := ds.Spec.Template.Spec.Containers[0]
+	for flag, want := range map[string]string{
+		"--backend": "simulated", "--simulation-model": "dgxa100", "--simulation-gpus": "24",
+		"--collection-interval": "5s", "--pod-resources-socket": podResources + "/kubelet.sock",
+	} {
+		got, _ := argValue(ec.Args, flag)
+		assert.Equal(t, want, got, "exporter %s", flag)
+	}
+	var hostPath string
+	for _, v := range ds.Spec.Template.Spec.Volumes {
+		if v.Name == "pod-resources" && v.HostPath != nil {
+			hostPath = v.HostPath.Path
+		}
+	}
+	assert.Equal(t, podResources, hostPath, "the pod-resources hostPath follows the kubelet's --root-dir")
+
+	// No operator CRDs in the sandbox.
+	assert.Empty(t, byKind(objects, "ServiceMonitor"))
+	assert.Empty(t, byKind(objects, "PrometheusRule"))
+	// Real node: no kwok taint to tolerate; its one node is a GPU node that may carry nvidia.com/gpu.
+	for owner, tpl := range podTemplates(objects) {
+		assert.False(t, slices.ContainsFunc(tpl.Spec.Tolerations, func(tol corev1.Toleration) bool {
+			return tol.Key == "kwok.x-k8s.io/node"
+		}), "%s: no kwok toleration", owner)
+		assert.True(t, slices.ContainsFunc(tpl.Spec.Tolerations, func(tol corev1.Toleration) bool {
+			return tol.Key == "nvidia.com/gpu" && tol.Operator == corev1.TolerationOpExists
+		}), "%s tolerates nvidia.com/gpu", owner)
+	}
+	// The compressed windows and periods, exactly: the e2e suite's rate-policy checks depend on them.
+	up := []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15}, {Type: autoscalingv2.PodsScalingPolicy, Value: 2, PeriodSeconds: 15}}
+	down := []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PercentScalingPolicy, Value: 50, PeriodSeconds: 15}}
+	hpas := typedOf[*hpaV2](objects)
+	assert.Len(t, hpas, 4)
+	for _, h := range hpas {
+		assert.EqualValues(t, 10, *h.Spec.Behavior.ScaleUp.StabilizationWindowSeconds, h.Name)
+		assert.EqualValues(t, 30, *h.Spec.Behavior.ScaleDown.StabilizationWindowSeconds, h.Name)
+		assert.Equal(t, up, h.Spec.Behavior.ScaleUp.Policies, h.Name)
+		assert.Equal(t, down, h.Spec.Behavior.ScaleDown.Policies, h.Name)
+	}
+}
+
+// TestAdapterExternalName: an adapter running outside the pod network (a host process) is reached through
+// an ExternalName Service on its own port, with the chart's caBundle as usual.
+func TestAdapterExternalName(t *testing.T) {
+	t.Parallel()
+	objects := decodeAll(t, render(t, renderRequest{valuesFiles: []string{"values/sandbox.yaml"}, set: map[string]string{
+		"adapter.securePort": "7443", "adapter.service.port": "7443", "adapter.service.externalName": "localhost",
+	}}))
 	svc := one(t, filterName(typedOf[*corev1.Service](objects), adapterName), "adapter Service")
 	assert.Equal(t, corev1.ServiceTypeExternalName, svc.Spec.Type)
 	assert.Equal(t, "localhost", svc.Spec.ExternalName)
+	assert.Empty(t, svc.Spec.Selector)
 	dep := one(t, typedOf[*appsv1.Deployment](objects), "adapter Deployment")
 	port, _ := argValue(dep.Spec.Template.Spec.Containers[0].Args, "--secure-port")
 	assert.Equal(t, "7443", port, "the aggregator dials localhost:<service port>, where the adapter process listens")
 	for _, a := range typedOf[*apiregistrationv1.APIService](objects) {
 		assert.EqualValues(t, 7443, *a.Spec.Service.Port, a.Name)
 		assert.NotEmpty(t, a.Spec.CABundle, a.Name)
-	}
-	// No operator CRDs in the sandbox.
-	assert.Empty(t, byKind(objects, "ServiceMonitor"))
-	assert.Empty(t, byKind(objects, "PrometheusRule"))
-	// Workloads (adapter, exporter) tolerate the kwok taint so they bind to the fake nodes.
-	for owner, tpl := range podTemplates(objects) {
-		assert.True(t, slices.ContainsFunc(tpl.Spec.Tolerations, func(tol corev1.Toleration) bool {
-			return tol.Key == "kwok.x-k8s.io/node" && tol.Value == "fake"
-		}), "%s tolerates kwok.x-k8s.io/node=fake", owner)
-	}
-	// HPA windows are compressed.
-	for _, h := range typedOf[*hpaV2](objects) {
-		assert.LessOrEqual(t, *h.Spec.Behavior.ScaleUp.StabilizationWindowSeconds, int32(30), h.Name)
-		assert.LessOrEqual(t, *h.Spec.Behavior.ScaleDown.StabilizationWindowSeconds, int32(60), h.Name)
 	}
 }
 

@@ -3,7 +3,6 @@ package chart_test
 import (
 	"context"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/gruntwork-io/terratest/modules/helm"
@@ -105,67 +104,4 @@ func valuesArgs(opts *helm.Options) []string {
 		return nil
 	}
 	return args
-}
-
-func TestGPUServicesChart(t *testing.T) {
-	t.Parallel()
-	for _, vf := range []string{"", "values/gpu-services/sandbox.yaml", "values/gpu-services/kind.yaml"} {
-		name := "defaults"
-		if vf != "" {
-			name = filepath.Base(vf)
-		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			req := renderRequest{chart: "gpu-services"}
-			if vf != "" {
-				req.valuesFiles = []string{vf}
-			}
-			objects := decodeAll(t, render(t, req))
-			deployments := typedOf[*appsDeployment](objects)
-			require.Len(t, deployments, 4)
-			names := map[string]bool{}
-			for _, d := range deployments {
-				names[d.Name] = true
-				require.NotNil(t, d.Spec.Replicas)
-				assert.EqualValues(t, 2, *d.Spec.Replicas, "%s: install-time replicas", d.Name)
-				pod := d.Spec.Template
-				assert.Equal(t, d.Name, pod.Labels["app"], "%s: pods carry app=<service>", d.Name)
-				assert.Equal(t, d.Name, pod.Labels["app.kubernetes.io/name"], "%s", d.Name)
-				assert.Equal(t, map[string]string{"app.kubernetes.io/name": d.Name, "app.kubernetes.io/instance": releaseName},
-					d.Spec.Selector.MatchLabels, "%s: selector is name+instance only", d.Name)
-				c := pod.Spec.Containers[0]
-				if vf == "values/gpu-services/kind.yaml" {
-					continue
-				}
-				for res, want := range map[string]string{"memory": "4Gi", "cpu": "1", "nvidia.com/gpu": "1"} {
-					q := c.Resources.Requests[corev1ResourceName(res)]
-					assert.Equal(t, want, q.String(), "%s: request %s", d.Name, res)
-				}
-				for res, want := range map[string]string{"memory": "8Gi", "cpu": "2", "nvidia.com/gpu": "1"} {
-					q := c.Resources.Limits[corev1ResourceName(res)]
-					assert.Equal(t, want, q.String(), "%s: limit %s", d.Name, res)
-				}
-				if vf == "values/gpu-services/sandbox.yaml" {
-					found := false
-					for _, tol := range pod.Spec.Tolerations {
-						if tol.Key == "kwok.x-k8s.io/node" && tol.Value == "fake" && string(tol.Effect) == "NoSchedule" {
-							found = true
-						}
-					}
-					assert.True(t, found, "%s: sandbox workloads tolerate the kwok taint", d.Name)
-				}
-			}
-			for _, want := range []string{"gpu-management-service", "embedding-service", "reranking-service", "docling-vlm-service"} {
-				assert.True(t, names[want], "missing Deployment %s", want)
-			}
-		})
-	}
-	t.Run("replicas-null-leaves-them-to-the-hpa", func(t *testing.T) {
-		t.Parallel()
-		out := render(t, renderRequest{chart: "gpu-services", values: "replicas: null\n"})
-		for _, d := range typedOf[*appsDeployment](decodeAll(t, out)) {
-			assert.Nil(t, d.Spec.Replicas, "%s", d.Name)
-		}
-		assert.False(t, strings.Contains(out, "replicas:"))
-	})
 }

@@ -3,9 +3,11 @@ package chart_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -121,20 +123,86 @@ func TestPodSecurityPosture(t *testing.T) {
 			}
 		})
 	}
-	t.Run("gpu-services", func(t *testing.T) {
-		t.Parallel()
-		pods := podTemplates(decodeAll(t, render(t, renderRequest{chart: "gpu-services"})))
-		assert.Len(t, pods, 4)
-		for owner, tpl := range pods {
-			// The stand-ins have no endpoint to probe (pause); everything else applies.
-			for i := range tpl.Spec.Containers {
-				tpl.Spec.Containers[i].LivenessProbe = &corev1.Probe{}
-				tpl.Spec.Containers[i].ReadinessProbe = &corev1.Probe{}
+	// charts/gpu-services: restricted stand-ins (probes and all), and the fake device plugin, which every
+	// render here turns on.
+	for _, sc := range gpuServicesScenarios(t) {
+		t.Run("gpu-services/"+sc.name, func(t *testing.T) {
+			t.Parallel()
+			req := sc.req
+			req.set = map[string]string{"devicePlugin.enabled": "true"}
+			pods := podTemplates(decodeAll(t, render(t, req)))
+			assert.Len(t, pods, 5, "four stand-ins and the device plugin")
+			for owner, tpl := range pods {
+				assert.False(t, deref(tpl.Spec.AutomountServiceAccountToken, true), "%s: no token", owner)
+				if strings.HasPrefix(owner, "DaemonSet/") {
+					assertDevicePluginPosture(t, owner, tpl)
+					continue
+				}
+				assertPodPosture(t, owner, tpl)
+				assert.Empty(t, hostPathsOf(tpl.Spec), "%s: a stand-in mounts nothing of the host", owner)
 			}
-			assertPodPosture(t, owner, tpl)
-			assert.False(t, deref(tpl.Spec.AutomountServiceAccountToken, true), "%s: no token", owner)
+		})
+	}
+}
+
+func hostPathsOf(spec corev1.PodSpec) []string {
+	var out []string
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil {
+			out = append(out, v.HostPath.Path)
 		}
-	})
+	}
+	return out
+}
+
+// assertDevicePluginPosture: the fake device plugin runs as UID 0 because the kubelet's device-plugin
+// folder and its registration socket are root-owned, and that is all it gets: no privilege escalation, no
+// capabilities (the folder's owner needs none), a read-only root filesystem, RuntimeDefault seccomp, no
+// host namespaces, no token, and of the host only the device-plugin folder (an existing Directory).
+func assertDevicePluginPosture(t *testing.T, owner string, tpl corev1.PodTemplateSpec) {
+	t.Helper()
+	spec := tpl.Spec
+	assert.False(t, spec.HostNetwork, "%s: hostNetwork", owner)
+	assert.False(t, spec.HostPID, "%s: hostPID", owner)
+	assert.False(t, spec.HostIPC, "%s: hostIPC", owner)
+	psc := spec.SecurityContext
+	if assert.NotNil(t, psc, "%s: pod securityContext", owner) {
+		assert.EqualValues(t, 0, deref(psc.RunAsUser, -1), "%s: runAsUser 0 (root-owned socket folder)", owner)
+		if assert.NotNil(t, psc.SeccompProfile, "%s: seccomp", owner) {
+			assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, psc.SeccompProfile.Type, "%s: seccomp RuntimeDefault", owner)
+		}
+	}
+	require.Len(t, spec.Volumes, 1, "%s: one volume, the device-plugin folder", owner)
+	v := spec.Volumes[0]
+	require.NotNil(t, v.HostPath, "%s: volume %s is the hostPath", owner, v.Name)
+	assert.Equal(t, devicePluginFolder, v.HostPath.Path, "%s: the only hostPath is the kubelet's device-plugin folder", owner)
+	assert.Equal(t, corev1.HostPathDirectory, deref(v.HostPath.Type, ""), "%s: type Directory (never create it)", owner)
+	require.Len(t, spec.Containers, 1, owner)
+	assert.Empty(t, spec.InitContainers, owner)
+	c := spec.Containers[0]
+	where := owner + " container " + c.Name
+	require.Len(t, c.VolumeMounts, 1, where)
+	assert.Equal(t, v.Name, c.VolumeMounts[0].Name, where)
+	assert.Equal(t, devicePluginFolder, c.VolumeMounts[0].MountPath, "%s: mounted at the same path", where)
+	assert.False(t, c.VolumeMounts[0].ReadOnly, "%s: read-write: it creates its socket there", where)
+	sc := c.SecurityContext
+	if assert.NotNil(t, sc, "%s: securityContext", where) {
+		assert.Equal(t, false, deref(sc.AllowPrivilegeEscalation, true), "%s: allowPrivilegeEscalation must be false", where)
+		assert.Equal(t, false, deref(sc.Privileged, false), "%s: privileged", where)
+		assert.Equal(t, true, deref(sc.ReadOnlyRootFilesystem, false), "%s: readOnlyRootFilesystem", where)
+		assert.Nil(t, sc.RunAsUser, "%s: the user is the pod's", where)
+		if assert.NotNil(t, sc.Capabilities, "%s: capabilities", where) {
+			assert.Equal(t, []corev1.Capability{"ALL"}, sc.Capabilities.Drop, "%s: drop ALL", where)
+			assert.Empty(t, sc.Capabilities.Add, "%s: no added capabilities", where)
+		}
+	}
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		_, req := c.Resources.Requests[r]
+		_, lim := c.Resources.Limits[r]
+		assert.True(t, req, "%s: %s request", where, r)
+		assert.True(t, lim, "%s: %s limit", where, r)
+	}
+	assert.Empty(t, c.Ports, "%s: serves nothing on the network", where)
 }
 
 // Roles the chart binds to without creating them: Kubernetes' own, narrowly scoped ones.
