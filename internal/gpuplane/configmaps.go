@@ -77,24 +77,21 @@ func mountedFile(ns string, spec corev1.PodSpec, flag, def string) (fileRef, err
 	return fileRef{}, fmt.Errorf("no container passes %s", strings.TrimSuffix(flag, "="))
 }
 
-// writeFile puts data under the file's key in its ConfigMap when it differs
-// from what the plane wrote last (the kubelet then updates the mounted file
-// within its sync period).
+// writeFile puts data under the file's key in its ConfigMap when the live
+// content differs (the kubelet then updates the mounted file within its
+// sync period). The live object is compared, not a cache: a helm upgrade
+// may have reset the data. Only data changes; labels and annotations stay.
 func (p *Plane) writeFile(ctx context.Context, locate func(context.Context) (fileRef, error), data []byte) error {
 	ref, err := locate(ctx)
 	if err != nil {
 		return err
 	}
-	id := ref.namespace + "/" + ref.configMap + "/" + ref.key
-	p.mu.Lock()
-	same := p.last[id] == string(data)
-	p.mu.Unlock()
-	if same {
-		return nil
-	}
 	cm, err := p.cs.CoreV1().ConfigMaps(ref.namespace).Get(ctx, ref.configMap, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("read ConfigMap %s/%s: %w", ref.namespace, ref.configMap, err)
+	}
+	if cm.Data[ref.key] == string(data) {
+		return nil
 	}
 	if cm.Data == nil {
 		cm.Data = map[string]string{}
@@ -106,8 +103,5 @@ func (p *Plane) writeFile(ctx context.Context, locate func(context.Context) (fil
 		}
 		return fmt.Errorf("write ConfigMap %s/%s: %w", ref.namespace, ref.configMap, err)
 	}
-	p.mu.Lock()
-	p.last[id] = string(data)
-	p.mu.Unlock()
 	return nil
 }

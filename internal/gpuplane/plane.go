@@ -41,7 +41,6 @@ type Plane struct {
 
 	mu     sync.Mutex
 	demand map[string]loadmodel.Demand
-	last   map[string]string // ConfigMap → the content last written
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -69,7 +68,7 @@ func Install(ctx context.Context, t terratesting.TestingT, c provider.Cluster, o
 		return nil, fmt.Errorf("helm home: %w", err)
 	}
 	p := &Plane{cluster: c, t: t, opts: o, main: main, workloads: workloads, cs: cs,
-		demand: map[string]loadmodel.Demand{}, last: map[string]string{}}
+		demand: map[string]loadmodel.Demand{}}
 	p.helm = &helm.Options{
 		KubectlOptions: k8s.NewKubectlOptions("", c.Kubeconfig(), o.Namespace),
 		EnvVars: map[string]string{"HELM_CACHE_HOME": filepath.Join(helmHome, "cache"),

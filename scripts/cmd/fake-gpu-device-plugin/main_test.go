@@ -22,7 +22,7 @@ func TestFlagErrorsExit2(t *testing.T) {
 	}{
 		{"no node", nil, "--node-name or the NODE_NAME"},
 		{"unknown model", []string{"--node-name=n", "--simulation-model=dgx2"}, "use one of dgxa100, dgxh100, dgxh200"},
-		{"too many devices", []string{"--node-name=n", "--devices=9"}, "use 1..8"},
+		{"too many devices", []string{"--node-name=n", "--devices=65"}, "use 1..64"},
 		{"unknown flag", []string{"--node-name=n", "--gpus=2"}, "flag provided but not defined: -gpus"},
 		{"stray argument", []string{"--node-name=n", "extra"}, "takes flags only"},
 		{"bad poll interval", []string{"--node-name=n", "--poll-interval=0s"}, "positive duration"},
