@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,7 @@ func TestRealNode(t *testing.T) {
 		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 1 && podReady(p)
 	})
 	t.Logf("figure: container killed → restarted and Ready %s", time.Since(killed).Round(10*time.Millisecond))
+	measurePodStarts(t, ctx, sb, 10)
 	if _, err := os.Stat(filepath.Join(sb.Node().PodResourcesDir(), "kubelet.sock")); err != nil {
 		t.Errorf("the kubelet's pod-resources socket: %v", err)
 	}
@@ -197,7 +199,7 @@ func checkNothingLeft(t *testing.T, n NodeState) {
 			t.Errorf("cgroup %s left after Down", d)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(cgroupMount, "memory", n.CgroupRoot)); err == nil {
+	if _, err := os.Stat(filepath.Join(cgroupMount, "memory", n.CgroupRoot)); n.CgroupRoot != "" && err == nil {
 		t.Errorf("cgroup root %s left after Down", n.CgroupRoot)
 	}
 	if out, err := exec.Command("ip", "link", "show", nodeBridge).CombinedOutput(); err == nil {
@@ -208,5 +210,99 @@ func checkNothingLeft(t *testing.T, n NodeState) {
 	}
 	if _, err := os.Stat(filepath.Join(DevicePluginDir, "kubelet.sock")); err == nil {
 		t.Errorf("%s/kubelet.sock left after Down", DevicePluginDir)
+	}
+}
+
+// TestRealNodeFailureCleansUp takes the node's socket folder away (a file
+// sits where it goes), so Up fails after the control plane and the bridge
+// exist: the error must name the path, and nothing Up started may remain.
+func TestRealNodeFailureCleansUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane; skipped with -short")
+	}
+	dir := filepath.Join(t.TempDir(), "sb")
+	sb, err := New(Options{Dir: dir, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Check(context.Background()); err != nil {
+		prereq.SkipOrFail(t, err.Error())
+	}
+	blocker := shortDirFor(dir)
+	if err := os.WriteFile(blocker, []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(blocker)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err = sb.Up(ctx)
+	if err == nil {
+		_ = sb.Down(ctx)
+		t.Fatal("Up succeeded with its socket folder taken")
+	}
+	if !strings.Contains(err.Error(), blocker) {
+		t.Errorf("error %q does not name %s", err, blocker)
+	}
+	time.Sleep(time.Second) // stopped processes are reaped
+	if left := processesMentioning(dir); len(left) > 0 {
+		t.Errorf("processes of the failed sandbox still running: %v", left)
+	}
+	if n := sb.Node(); n != nil {
+		checkNothingLeft(t, *n)
+	}
+}
+
+// processesMentioning lists live processes whose command line names dir.
+func processesMentioning(dir string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil || !strings.Contains(string(cmdline), dir) || strings.Contains(string(stat), ") Z ") {
+			continue
+		}
+		out = append(out, e.Name()+":"+strings.ReplaceAll(string(cmdline), "\x00", " ")[:min(80, len(cmdline))])
+	}
+	return out
+}
+
+// measurePodStarts creates n pods at once and logs create → Ready p50/p99.
+func measurePodStarts(t *testing.T, ctx context.Context, sb *Sandbox, n int) {
+	t.Helper()
+	cs, err := sb.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]time.Time{}
+	for i := 0; i < n; i++ {
+		p := restrictedPod(t)
+		p.Name = fmt.Sprintf("start-%02d", i)
+		p.Spec.Containers[0].Args = []string{"--service=" + p.Name}
+		created[p.Name] = time.Now()
+		if _, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var took []time.Duration
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(took) < n && time.Now().Before(deadline) {
+		for name, at := range created {
+			p, err := cs.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+			if err == nil && podReady(p) {
+				took = append(took, time.Since(at))
+				delete(created, name)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(took) < n {
+		t.Fatalf("%d of %d pods not Ready within 2 minutes", n-len(took), n)
+	}
+	slices.Sort(took)
+	t.Logf("figure: %d pods created at once → Ready on the real node: p50 %s, p99 %s (±100 ms polling)", n,
+		took[n/2].Round(10*time.Millisecond), took[(n*99+99)/100-1].Round(10*time.Millisecond))
+	for i := 0; i < n; i++ {
+		_ = cs.CoreV1().Pods("default").Delete(ctx, fmt.Sprintf("start-%02d", i), metav1.DeleteOptions{})
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ func TestE2E(t *testing.T) {
 		{"every HPA metric served for each pod as the HPA controller", testMetricsServedAsHPA},
 		{"GPU series attributed by the kubelet", testSeriesAttribution},
 		{"NetworkPolicies select the real pods", testNetworkPolicySelectors},
+		{"simulated load reaches the exporter through its ConfigMap", testLoadReachesExporter},
 		{"closed loop scales up", testClosedLoopUp},
 		{"adapter crash-looping keeps replicas, loop resumes", testAdapterFault},
 		{"helm upgrade keeps replicas, rollback", testUpgradeRollback},
@@ -52,7 +54,7 @@ func TestE2E(t *testing.T) {
 		{"uninstall leaves nothing cluster-wide", testUninstall},
 	}
 	for _, st := range steps {
-		if !t.Run(st.name, st.fn) && (st.name == "closed loop scales up" || st.name == "rendered objects exist") {
+		if !t.Run(st.name, recovering(st.fn)) && (st.name == "closed loop scales up" || st.name == "rendered objects exist") {
 			t.Fatalf("%q failed; later steps depend on it", st.name)
 		}
 	}
@@ -86,4 +88,17 @@ func manifestObjects(t *testing.T, release string) []*unstructured.Unstructured 
 		t.Fatalf("release %s has an empty manifest", release)
 	}
 	return objs
+}
+
+// recovering turns a step's panic into its failure, so that TestMain still
+// takes the cluster down (a panic would end the process with it running).
+func recovering(fn func(*testing.T)) func(*testing.T) {
+	return func(t *testing.T) {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		fn(t)
+	}
 }

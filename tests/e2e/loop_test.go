@@ -126,6 +126,7 @@ func testClosedLoopUp(t *testing.T) {
 	for _, st := range upSteps {
 		checkRatePolicy(t, tracker(cs, st.service), 15*time.Second)
 	}
+	logMemory(t, "at the peak")
 	// The memory Resource metric flows too: gpu-management's HPA reports the
 	// memory utilization its pods' usage implies (30 % of requests).
 	eventually(t, 90*time.Second, 2*time.Second, "gpu-management memory utilization ≈ 30 %", func(ctx context.Context) (bool, string) {

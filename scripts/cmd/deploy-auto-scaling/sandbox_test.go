@@ -207,7 +207,10 @@ func TestActionsOnSandbox(t *testing.T) {
 	})
 
 	t.Run("doctor: exported_pod when honor_labels is off", func(t *testing.T) {
-		mustRun(t, ctx, exitOK, append(slices.Clone(deployArgs), "--set", "exporter.serviceMonitor.honorLabels=false")...)
+		// honor_labels off alone is harmless with the chart's ServiceMonitor (it drops the exporter pod's
+		// own pod/namespace labels); without that relabeling the workload's labels collide and are renamed.
+		mustRun(t, ctx, exitOK, append(slices.Clone(deployArgs), "--set", "exporter.serviceMonitor.honorLabels=false",
+			"--set", "exporter.serviceMonitor.relabelings=null")...)
 		if err := cluster.Reconcile(ctx); err != nil {
 			t.Fatal(err)
 		}
