@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -31,15 +30,9 @@ var models = map[string]func(n int) *server.Server{
 	"dgxh200": func(n int) *server.Server { return dgxh200.NewWithGPUs(gpus.Multiple(n, gpus.H200_SXM5_141GB)...) },
 }
 
-// Models lists the accepted --simulation-model values.
-func Models() []string {
-	names := make([]string, 0, len(models))
-	for n := range models {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+// Models lists the accepted --simulation-model values (simuuid owns the
+// list; every model there has a builder here, which a test checks).
+func Models() []string { return simuuid.Models() }
 
 // samplesKept is how many utilization samples each device buffers, like the
 // ring buffer NVML keeps per device.

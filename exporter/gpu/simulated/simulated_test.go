@@ -172,6 +172,14 @@ func TestModels(t *testing.T) {
 			t.Errorf("%s: %d devices, first %+v", model, len(res.Devices), res.Devices[0])
 		}
 	}
+	for _, m := range Models() {
+		if _, ok := models[m]; !ok {
+			t.Errorf("model %s is listed by simuuid but has no mock server builder", m)
+		}
+	}
+	if len(models) != len(Models()) {
+		t.Errorf("%d builders for %d models", len(models), len(Models()))
+	}
 	if _, err := New(Options{Model: "dgx1"}); err == nil || !strings.Contains(err.Error(), "dgxa100") {
 		t.Fatalf("unknown model error = %v, want the list of models", err)
 	}

@@ -25,6 +25,7 @@ import (
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simuuid"
+	"github.com/medical-kg/gpu-autoscaling/internal/daemon"
 	"github.com/medical-kg/gpu-autoscaling/internal/deviceplugin"
 )
 
@@ -34,23 +35,13 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
 }
 
-// run parses args and runs the plugin until ctx ends; it returns the exit
-// code.
+// run parses args and serves until ctx ends; it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
-	cfg, err := parseFlags(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "fake-gpu-device-plugin:", err)
-		return 2
-	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	if err := deviceplugin.Run(ctx, cfg); err != nil {
-		cfg.Logger.Error("fake GPU device plugin failed", "err", err)
-		return 1
-	}
-	return 0
+	return daemon.Run(ctx, "fake-gpu-device-plugin", args, getenv, stderr, parseFlags,
+		func(ctx context.Context, cfg deviceplugin.Config, log *slog.Logger) error {
+			cfg.Logger = log
+			return deviceplugin.Run(ctx, cfg)
+		})
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (deviceplugin.Config, error) {

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/daemon"
 	"github.com/medical-kg/gpu-autoscaling/internal/standin"
 )
 
@@ -33,20 +34,11 @@ func main() {
 
 // run parses args and serves until ctx ends; it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
-	cfg, err := parseFlags(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "gpu-service:", err)
-		return 2
-	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
-	if err := standin.Run(ctx, cfg); err != nil {
-		cfg.Logger.Error("gpu stand-in service failed", "err", err)
-		return 1
-	}
-	return 0
+	return daemon.Run(ctx, "gpu-service", args, getenv, stderr, parseFlags,
+		func(ctx context.Context, cfg standin.Config, log *slog.Logger) error {
+			cfg.Logger = log
+			return standin.Run(ctx, cfg)
+		})
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (standin.Config, error) {
