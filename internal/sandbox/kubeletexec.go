@@ -8,9 +8,10 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
-	"golang.org/x/sys/unix"
 )
 
 // kubeletSysctls are the kernel settings the kubelet writes at start

@@ -222,26 +222,8 @@ func generatePKI(dir string, node *NodeState) (PKI, error) {
 	if err := writePair(dir, "apiserver", apiserver); err != nil {
 		return PKI{}, err
 	}
-	ids := clientIdentities
-	if node != nil {
-		ids = append(slices.Clip(ids), nodeIdentities(node.Name)...)
-		kubelet, err := ca.issue(certSpec{commonName: "system:node:" + node.Name, organization: []string{"system:nodes"},
-			dnsNames: []string{node.Name}, ips: []net.IP{net.ParseIP(node.IP)}, server: true})
-		if err != nil {
-			return PKI{}, err
-		}
-		if err := writePair(dir, "kubelet-serving", kubelet); err != nil {
-			return PKI{}, err
-		}
-	}
-	for _, id := range ids {
-		kp, err := ca.issue(certSpec{commonName: id.cn, organization: id.orgs, client: true})
-		if err != nil {
-			return PKI{}, err
-		}
-		if err := writePair(dir, id.file, kp); err != nil {
-			return PKI{}, err
-		}
+	if err := issueClients(ca, dir, node); err != nil {
+		return PKI{}, err
 	}
 	// Serving certificate shared by the local helper servers (metrics-server).
 	// The aggregator verifies it against <service>.<namespace>.svc.
@@ -299,4 +281,31 @@ func apiserverIPs(node *NodeState) []net.IP {
 		ips = append(ips, net.ParseIP(node.IP))
 	}
 	return ips
+}
+
+// issueClients writes every component's client certificate and, with a
+// real node, the kubelet's serving certificate for the node's name and IP.
+func issueClients(ca *keyPair, dir string, node *NodeState) error {
+	ids := clientIdentities
+	if node != nil {
+		ids = append(slices.Clip(ids), nodeIdentities(node.Name)...)
+		kubelet, err := ca.issue(certSpec{commonName: "system:node:" + node.Name, organization: []string{"system:nodes"},
+			dnsNames: []string{node.Name}, ips: []net.IP{net.ParseIP(node.IP)}, server: true})
+		if err != nil {
+			return err
+		}
+		if err := writePair(dir, "kubelet-serving", kubelet); err != nil {
+			return err
+		}
+	}
+	for _, id := range ids {
+		kp, err := ca.issue(certSpec{commonName: id.cn, organization: id.orgs, client: true})
+		if err != nil {
+			return err
+		}
+		if err := writePair(dir, id.file, kp); err != nil {
+			return err
+		}
+	}
+	return nil
 }

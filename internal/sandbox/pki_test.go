@@ -61,3 +61,45 @@ func TestGeneratePKIChains(t *testing.T) {
 		t.Errorf("admin organization = %v, want [system:masters]", got)
 	}
 }
+
+func TestGeneratePKIForTheRealNode(t *testing.T) {
+	node := newNodeState(t.TempDir(), []int{1, 2, 3, 4})
+	pki, err := generatePKI(t.TempDir(), node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(pki.Path("ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	for _, tc := range []struct {
+		name, cn, org string
+		usage         x509.ExtKeyUsage
+		ip            string
+	}{
+		{"apiserver", "kube-apiserver", "", x509.ExtKeyUsageServerAuth, node.IP},
+		{"kubelet-serving", "system:node:" + NodeName, "system:nodes", x509.ExtKeyUsageServerAuth, node.IP},
+		{"kubelet-client", "system:node:" + NodeName, "system:nodes", x509.ExtKeyUsageClientAuth, ""},
+		{"kube-proxy", "system:kube-proxy", "", x509.ExtKeyUsageClientAuth, ""},
+		{"apiserver-kubelet-client", "kube-apiserver-kubelet-client", "", x509.ExtKeyUsageClientAuth, ""},
+		{"prometheus", PrometheusUser, "", x509.ExtKeyUsageClientAuth, ""},
+	} {
+		kp, err := tls.LoadX509KeyPair(pki.Path(tc.name+".crt"), pki.Path(tc.name+".key"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		c, _ := x509.ParseCertificate(kp.Certificate[0])
+		opts := x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{tc.usage}}
+		if tc.ip != "" {
+			opts.DNSName = tc.ip
+		}
+		if _, err := c.Verify(opts); err != nil {
+			t.Errorf("%s does not verify for %v %s: %v", tc.name, tc.usage, tc.ip, err)
+		}
+		if c.Subject.CommonName != tc.cn || (tc.org != "" && (len(c.Subject.Organization) != 1 || c.Subject.Organization[0] != tc.org)) {
+			t.Errorf("%s: subject %v, want CN %s O %s", tc.name, c.Subject, tc.cn, tc.org)
+		}
+	}
+}
