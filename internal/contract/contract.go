@@ -6,6 +6,7 @@
 package contract
 
 import (
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,12 +29,27 @@ const (
 const (
 	// GPUResource is the extended resource of a whole GPU.
 	GPUResource corev1.ResourceName = "nvidia.com/gpu"
-	// GPUPresentLabel is the label the GPU Operator puts on GPU nodes; the
-	// exporter DaemonSet selects it.
+	// MIGResourcePrefix starts the extended resources of MIG instances
+	// (nvidia.com/mig-1g.5gb, …) under the device plugin's mixed strategy.
+	MIGResourcePrefix = "nvidia.com/mig-"
+	// GPUPresentLabel is the label the GPU Operator puts on GPU nodes (one of
+	// the labels the exporter DaemonSet's node affinity accepts).
 	GPUPresentLabel = "nvidia.com/gpu.present"
-	// GPUNodeSelector selects GPU nodes.
-	GPUNodeSelector = GPUPresentLabel + "=true"
+	// GKEAcceleratorLabel is the label GKE puts on the nodes of GPU node pools.
+	GKEAcceleratorLabel = "cloud.google.com/gke-accelerator"
 )
+
+// ReportsGPUs says whether a node advertises GPUs: capacity of
+// nvidia.com/gpu or of a MIG resource, as the device plugin reports it.
+// This, not a label, is what makes a node a GPU node.
+func ReportsGPUs(n *corev1.Node) bool {
+	for name, q := range n.Status.Capacity {
+		if (name == GPUResource || strings.HasPrefix(string(name), MIGResourcePrefix)) && q.Sign() > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // Metrics APIs.
 const (

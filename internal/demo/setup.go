@@ -35,9 +35,9 @@ func (d *demoRun) checkGPUs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: contract.GPUNodeSelector})
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return fmt.Errorf("list GPU nodes: %w", err)
+		return fmt.Errorf("list nodes: %w", err)
 	}
 	have := int64(0)
 	for _, n := range nodes.Items {

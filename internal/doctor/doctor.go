@@ -46,9 +46,8 @@ type Check struct {
 
 // Defaults.
 const (
-	DefaultExporterJob     = contract.ExporterJob
-	DefaultGPUNodeSelector = contract.GPUNodeSelector
-	DefaultFlapThreshold   = 6
+	DefaultExporterJob   = contract.ExporterJob
+	DefaultFlapThreshold = 6
 	// KwokNodeAnnotation marks kwok's fake nodes, where pods never really run.
 	KwokNodeAnnotation = "kwok.x-k8s.io/node"
 )
@@ -69,7 +68,9 @@ type Config struct {
 
 	// ExporterJob is the scrape job of the exporters (regular expression).
 	ExporterJob string
-	// GPUNodeSelector selects GPU nodes.
+	// GPUNodeSelector optionally selects more GPU nodes: nodes that report
+	// nvidia.com/gpu (or MIG) capacity always count; a selector adds nodes
+	// whose device plugin has not advertised them yet.
 	GPUNodeSelector string
 	// FlapThreshold is the most replica changes per hour per HPA that are not
 	// called flapping.
@@ -91,9 +92,6 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ExporterJob == "" {
 		c.ExporterJob = DefaultExporterJob
 	}
-	if c.GPUNodeSelector == "" {
-		c.GPUNodeSelector = DefaultGPUNodeSelector
-	}
 	if c.FlapThreshold <= 0 {
 		c.FlapThreshold = DefaultFlapThreshold
 	}
@@ -110,7 +108,7 @@ func Run(ctx context.Context, cfg Config) ([]Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg}
+	r := &runner{cfg: cfg, exporterNamespace: cfg.Namespace}
 	steps := []func(context.Context) error{
 		r.checkAPIServices,
 		r.checkHPAMetrics,
@@ -179,7 +177,10 @@ type runner struct {
 	promFetchErrors []string
 	customAvailable bool
 	hpaCache        []autoscalingv2.HorizontalPodAutoscaler
-	promBroken      bool
+	// exporterNamespace is where checkExporters found the exporter
+	// DaemonSet (default: the release namespace); later hints use it.
+	exporterNamespace string
+	promBroken        bool
 }
 
 func (r *runner) add(c Check) { r.checks = append(r.checks, c) }

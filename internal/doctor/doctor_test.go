@@ -21,7 +21,7 @@ import (
 func TestHealthyClusterPassesEveryCheck(t *testing.T) {
 	checks := healthyWorld().run(t)
 	wantIDs := []string{idAPIService, idMetricServed, idAdapterPrometheus, idScalingActive, idExporterTargets,
-		idExporterCoverage, idPodLabels, idNVML, idFlapping}
+		idExporterPodSecurity, idExporterCoverage, idPodLabels, idNVML, idFlapping}
 	for _, id := range wantIDs {
 		if len(find(checks, id, "")) == 0 {
 			t.Errorf("no %s check ran", id)
@@ -204,7 +204,7 @@ func TestExporterTargetDownAndNodeUncovered(t *testing.T) {
 	})
 	checks := w.run(t)
 	expectCheck(t, checks, idExporterTargets, "", Fail, "1 of 2 exporter targets down: 10.0.0.2:9400", "NetworkPolicy")
-	expectCheck(t, checks, idExporterCoverage, "", Fail, "gpu-node-1 (pod exporter-1 ready, but no GPU series in Prometheus)", "kubectl -n medical-kg get ds,pods")
+	expectCheck(t, checks, idExporterCoverage, "", Fail, "gpu-node-1 (pod exporter-1 ready, but no GPU series in Prometheus)", "kubectl get ds,pods -A")
 }
 
 func TestNoExporterTargets(t *testing.T) {
@@ -266,7 +266,8 @@ func TestRealNodeWithoutExporterPodFailsWithoutPrometheus(t *testing.T) {
 		objs = append(objs, o)
 	}
 	w.kubeObjects = objs
-	expectCheck(t, w.run(t), idExporterCoverage, "", Fail, "gpu-node-1 (no ready exporter pod)", "tolerations")
+	expectCheck(t, w.run(t), idExporterCoverage, "", Fail,
+		"gpu-node-1 (DaemonSet medical-kg/gpu-autoscaling-gpu-metrics-exporter selects it but has no pod there", "exporter.tolerations")
 }
 
 func TestPrometheusUnreachable(t *testing.T) {

@@ -6,33 +6,48 @@ import (
 	"sort"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/klog/v2"
 
 	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 )
 
-// checkExporters: every GPU node has an exporter — a ready DaemonSet pod, or
-// (with Prometheus) GPU series from an exporter target that is up. On kwok's
-// fake nodes pod readiness is simulated, so only Prometheus counts there.
+// checkExporters: every GPU node — every node that reports nvidia.com/gpu
+// (or MIG) capacity, plus those the optional GPU node selector matches — has
+// an exporter: a ready DaemonSet pod, or (with Prometheus) GPU series from an
+// exporter target that is up. A node left without one is named with the
+// reason the DaemonSet skips it (labels, taints) or its pod's state. On
+// kwok's fake nodes pod readiness is simulated, so only Prometheus counts
+// there. The exporter may live in its own namespace: its DaemonSets and pods
+// are found by the release's labels in every namespace.
 func (r *runner) checkExporters(ctx context.Context) error {
-	sel, err := labels.Parse(r.cfg.GPUNodeSelector)
+	nodes, err := r.gpuNodes(ctx)
 	if err != nil {
-		return fmt.Errorf("GPU node selector %q: %w", r.cfg.GPUNodeSelector, err)
+		return err
 	}
-	nodes, err := r.cfg.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	exporterSel := metav1.ListOptions{LabelSelector: contract.ComponentLabel + "=exporter," + contract.InstanceLabel + "=" + r.cfg.Release}
+	daemonSets, err := r.cfg.Kube.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, exporterSel)
 	if err != nil {
-		return fmt.Errorf("list GPU nodes (%s): %w", sel, err)
+		return fmt.Errorf("list exporter DaemonSets: %w", err)
 	}
-	pods, err := r.cfg.Kube.CoreV1().Pods(r.cfg.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: "app.kubernetes.io/component=exporter,app.kubernetes.io/instance=" + r.cfg.Release,
-	})
+	pods, err := r.cfg.Kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, exporterSel)
 	if err != nil {
 		return fmt.Errorf("list exporter pods: %w", err)
 	}
-	readyOn := map[string]string{}
+	if len(daemonSets.Items) > 0 {
+		r.exporterNamespace = daemonSets.Items[0].Namespace
+	}
+	if err := r.checkExporterPodSecurity(ctx, daemonSets.Items); err != nil {
+		return err
+	}
+	readyOn, podOn := map[string]string{}, map[string]string{}
 	for _, p := range pods.Items {
+		podOn[p.Spec.NodeName] = p.Name
 		if podReady(&p) {
 			readyOn[p.Spec.NodeName] = p.Name
 		}
@@ -44,37 +59,34 @@ func (r *runner) checkExporters(ctx context.Context) error {
 		promNodes = r.exporterTargets(ctx)
 	}
 
-	if len(nodes.Items) == 0 {
-		r.warn(idExporterCoverage, r.cfg.GPUNodeSelector, "no nodes match the GPU node selector",
-			"label GPU nodes nvidia.com/gpu.present=true (NVIDIA GPU feature discovery does it) or pass --gpu-node-selector")
+	if len(nodes) == 0 {
+		r.warn(idExporterCoverage, "GPU nodes", fmt.Sprintf("no node reports %s capacity%s", contract.GPUResource, r.selectorNote()),
+			"install the NVIDIA device plugin (the GPU Operator does) so GPU nodes advertise nvidia.com/gpu, or pass --gpu-node-selector")
 		return nil
 	}
 	var covered, missing, simulated []string
-	for _, n := range nodes.Items {
+	for _, n := range nodes {
 		fake := n.Annotations[KwokNodeAnnotation] == "fake"
 		switch {
 		case promNodes != nil && promNodes[n.Name] != "":
 			covered = append(covered, fmt.Sprintf("%s (target %s)", n.Name, promNodes[n.Name]))
-		case promNodes != nil:
-			state := "no exporter pod"
-			if p, ok := readyOn[n.Name]; ok {
-				state = "pod " + p + " ready"
-			}
-			missing = append(missing, fmt.Sprintf("%s (%s, but no GPU series in Prometheus)", n.Name, state))
-		case fake:
+		case promNodes != nil && readyOn[n.Name] != "":
+			missing = append(missing, fmt.Sprintf("%s (pod %s ready, but no GPU series in Prometheus)", n.Name, readyOn[n.Name]))
+		case fake && promNodes == nil:
 			simulated = append(simulated, n.Name)
-		case readyOn[n.Name] != "":
+		case readyOn[n.Name] != "" && promNodes == nil:
 			covered = append(covered, fmt.Sprintf("%s (pod %s)", n.Name, readyOn[n.Name]))
 		default:
-			missing = append(missing, n.Name+" (no ready exporter pod)")
+			missing = append(missing, fmt.Sprintf("%s (%s)", n.Name, whyNoExporter(&n, daemonSets.Items, podOn[n.Name])))
 		}
 	}
-	subject := fmt.Sprintf("%d GPU nodes", len(nodes.Items))
+	subject := fmt.Sprintf("%d GPU nodes", len(nodes))
 	switch {
 	case len(missing) > 0:
 		r.fail(idExporterCoverage, subject, fmt.Sprintf("no working exporter on %s", strings.Join(missing, "; ")),
-			fmt.Sprintf("check the DaemonSet: kubectl -n %s get ds,pods -l app.kubernetes.io/component=exporter -o wide (tolerations for GPU taints, nodeSelector, image), "+
-				"its logs (NVML, pod-resources socket), and that Prometheus scrapes it", r.cfg.Namespace))
+			fmt.Sprintf("kubectl get ds,pods -A -l %s -o wide; a GPU node needs one of the labels in exporter.gpuNodeAffinity "+
+				"(GPU Operator, GKE, EKS, AKS labels by default; add your platform's) and tolerations for its taints (exporter.tolerations); "+
+				"then check the pod's logs (NVML, pod-resources socket) and that Prometheus scrapes it", exporterSel.LabelSelector))
 	case len(simulated) > 0:
 		r.warn(idExporterCoverage, subject, fmt.Sprintf("kwok fake nodes %s: DaemonSet pods there never run (their readiness is simulated); %d other nodes covered",
 			strings.Join(simulated, ", "), len(covered)),
@@ -83,6 +95,67 @@ func (r *runner) checkExporters(ctx context.Context) error {
 		r.pass(idExporterCoverage, subject, "exporter on every GPU node: "+strings.Join(covered, ", "))
 	}
 	return nil
+}
+
+// gpuNodes lists the nodes that report GPU capacity, plus those matching the
+// configured selector, sorted by name.
+func (r *runner) gpuNodes(ctx context.Context) ([]corev1.Node, error) {
+	var sel labels.Selector
+	if r.cfg.GPUNodeSelector != "" {
+		var err error
+		if sel, err = labels.Parse(r.cfg.GPUNodeSelector); err != nil {
+			return nil, fmt.Errorf("GPU node selector %q: %w", r.cfg.GPUNodeSelector, err)
+		}
+	}
+	all, err := r.cfg.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	var out []corev1.Node
+	for _, n := range all.Items {
+		if contract.ReportsGPUs(&n) || (sel != nil && sel.Matches(labels.Set(n.Labels))) {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (r *runner) selectorNote() string {
+	if r.cfg.GPUNodeSelector == "" {
+		return ""
+	}
+	return " and none matches --gpu-node-selector " + r.cfg.GPUNodeSelector
+}
+
+// whyNoExporter says why a GPU node has no working exporter: the pod there
+// is not ready, no exporter DaemonSet exists, or the DaemonSet's node
+// affinity, nodeSelector or tolerations keep it off the node (the
+// scheduler's own matching).
+func whyNoExporter(n *corev1.Node, daemonSets []appsv1.DaemonSet, pod string) string {
+	if pod != "" {
+		return "pod " + pod + " not ready"
+	}
+	if len(daemonSets) == 0 {
+		return "no exporter DaemonSet of this release in any namespace"
+	}
+	var reasons []string
+	for _, ds := range daemonSets {
+		p := &corev1.Pod{Spec: ds.Spec.Template.Spec}
+		if ok, err := nodeaffinity.GetRequiredNodeAffinity(p).Match(n); err != nil || !ok {
+			reasons = append(reasons, fmt.Sprintf("DaemonSet %s/%s does not select it: its labels match neither the nodeSelector nor any node affinity term (exporter.gpuNodeAffinity)", ds.Namespace, ds.Name))
+			continue
+		}
+		taint, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), n.Spec.Taints, p.Spec.Tolerations, func(t *corev1.Taint) bool {
+			return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+		}, false)
+		if untolerated {
+			reasons = append(reasons, fmt.Sprintf("DaemonSet %s/%s does not tolerate its taint %s (exporter.tolerations)", ds.Namespace, ds.Name, taint.ToString()))
+			continue
+		}
+		reasons = append(reasons, fmt.Sprintf("DaemonSet %s/%s selects it but has no pod there: kubectl -n %s describe ds %s (events: Pod Security, quota, image)", ds.Namespace, ds.Name, ds.Namespace, ds.Name))
+	}
+	return strings.Join(reasons, "; ")
 }
 
 // exporterTargets checks the exporter job's targets are up and returns, for
@@ -112,7 +185,7 @@ func (r *runner) exporterTargets(ctx context.Context) map[string]string {
 	if len(down) > 0 {
 		r.fail(idExporterTargets, "job "+r.cfg.ExporterJob, fmt.Sprintf("%d of %d exporter targets down: %s", len(down), len(up), strings.Join(down, ", ")),
 			fmt.Sprintf("the exporter does not answer scrapes there: kubectl -n %s get pods -l app.kubernetes.io/component=exporter -o wide, its logs, "+
-				"and NetworkPolicy must allow Prometheus → exporter port 9400", r.cfg.Namespace))
+				"and NetworkPolicy must allow Prometheus → exporter port 9400", r.exporterNamespace))
 	} else {
 		r.pass(idExporterTargets, "job "+r.cfg.ExporterJob, fmt.Sprintf("%d exporter targets up", len(up)))
 	}
@@ -196,7 +269,7 @@ func (r *runner) checkPodLabels(ctx context.Context) error {
 	}
 	sort.Strings(missing)
 	fix := fmt.Sprintf("the exporter cannot attribute GPUs to pods: mount the kubelet pod-resources socket (/var/lib/kubelet/pod-resources, values exporter.podResources.enabled=true) into the exporter, "+
-		"check gpu_exporter_pod_resources_up and the exporter logs (kubectl -n %s logs -l app.kubernetes.io/component=exporter)", r.cfg.Namespace)
+		"check gpu_exporter_pod_resources_up and the exporter logs (kubectl -n %s logs -l app.kubernetes.io/component=exporter)", r.exporterNamespace)
 	switch {
 	case len(found) == 0:
 		r.fail(idPodLabels, subject, fmt.Sprintf("none of the %d running GPU pods appears in the namespace/pod labels of %d GPU series", len(gpuPods), len(series)), fix)
@@ -266,7 +339,7 @@ func (r *runner) checkNVML(ctx context.Context) error {
 	if len(down) > 0 {
 		r.fail(idNVML, subject, fmt.Sprintf("GPU backend down on %d of %d exporters: %s", len(down), len(series), strings.Join(down, ", ")),
 			fmt.Sprintf("NVML is not usable there: the node needs the NVIDIA driver and the exporter libnvidia-ml.so.1 (NVIDIA container toolkit / runtimeClassName nvidia); "+
-				"run nvidia-smi on the node and read kubectl -n %s logs -l app.kubernetes.io/component=exporter", r.cfg.Namespace))
+				"run nvidia-smi on the node and read kubectl -n %s logs -l app.kubernetes.io/component=exporter", r.exporterNamespace))
 		return nil
 	}
 	r.pass(idNVML, subject, fmt.Sprintf("GPU backend up on all %d exporters (backends: %s)", len(series), countValues(backends)))

@@ -58,6 +58,8 @@ type world struct {
 	noPrometheus  bool
 	deadPrometheu bool
 	threshold     int
+	// gpuNodeSelector is Config.GPUNodeSelector.
+	gpuNodeSelector string
 }
 
 func healthyWorld() *world {
@@ -96,6 +98,10 @@ func healthyWorld() *world {
 		gpuNode("gpu-node-1", false),
 		exporterPod("exporter-0", "gpu-node-0"),
 		exporterPod("exporter-1", "gpu-node-1"),
+		exporterDaemonSet(ns),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		// A CPU node: no GPU capacity, so no exporter is expected there.
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cpu-node-0"}},
 		&appsv1.Deployment{
 			ObjectMeta: metav1.ObjectMeta{Name: "gpu-autoscaling-adapter", Namespace: ns, Labels: map[string]string{
 				"app.kubernetes.io/component": "adapter", "app.kubernetes.io/instance": release}},
@@ -137,6 +143,28 @@ func gpuPod(name, node string) *corev1.Pod {
 	}
 }
 
+// exporterDaemonSet is the chart's exporter DaemonSet in namespace: GPU
+// Operator and GKE labels in its node affinity, the nvidia.com/gpu taint
+// tolerated.
+func exporterDaemonSet(namespace string) *appsv1.DaemonSet {
+	term := func(key string, op corev1.NodeSelectorOperator, values ...string) corev1.NodeSelectorTerm {
+		return corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: key, Operator: op, Values: values}}}
+	}
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "gpu-autoscaling-gpu-metrics-exporter", Namespace: namespace, Labels: map[string]string{
+			"app.kubernetes.io/component": "exporter", "app.kubernetes.io/instance": release}},
+		Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{
+					term("nvidia.com/gpu.present", corev1.NodeSelectorOpIn, "true"),
+					term("cloud.google.com/gke-accelerator", corev1.NodeSelectorOpExists),
+				}}}},
+			Tolerations: []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+			Containers:  []corev1.Container{{Name: "exporter"}},
+		}}},
+	}
+}
+
 func exporterPod(name, node string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
@@ -147,7 +175,8 @@ func exporterPod(name, node string) *corev1.Pod {
 }
 
 func gpuNode(name string, fake bool) *corev1.Node {
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"nvidia.com/gpu.present": "true"}}}
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"nvidia.com/gpu.present": "true"}},
+		Status: corev1.NodeStatus{Capacity: corev1.ResourceList{contract.GPUResource: resource.MustParse("8")}}}
 	if fake {
 		n.Annotations = map[string]string{KwokNodeAnnotation: "fake"}
 	}
@@ -238,8 +267,8 @@ func (w *world) run(t *testing.T) []Check {
 	cfg := Config{
 		Namespace: ns, Release: release,
 		Kube: kube, Aggregator: agg, CustomMetrics: custom,
-		FlapThreshold: w.threshold,
-		Now:           func() time.Time { return now },
+		FlapThreshold: w.threshold, GPUNodeSelector: w.gpuNodeSelector,
+		Now: func() time.Time { return now },
 	}
 	if !w.noPrometheus {
 		srv := httptest.NewServer(w.prometheusHandler(t))

@@ -49,7 +49,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{Namespace: contract.DefaultNamespace, Release: contract.DefaultRelease, Chart: contract.DefaultChart,
 		Timeout: contract.DefaultTimeout, ExporterJob: doctor.DefaultExporterJob,
-		GPUNodeSelector: doctor.DefaultGPUNodeSelector, FlapThreshold: doctor.DefaultFlapThreshold}
+		FlapThreshold: doctor.DefaultFlapThreshold}
 }
 
 // Validate checks the options before anything touches the cluster.

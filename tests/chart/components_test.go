@@ -285,7 +285,7 @@ func TestExporterDaemonSet(t *testing.T) {
 		objects := decodeAll(t, render(t, renderRequest{valuesFiles: []string{"values/production.yaml"}, extraArgs: monitoringAPIs}))
 		ds := one(t, typedOf[*appsv1.DaemonSet](objects), "exporter DaemonSet")
 		spec := ds.Spec.Template.Spec
-		assert.Equal(t, "true", spec.NodeSelector["nvidia.com/gpu.present"])
+		assert.Empty(t, spec.NodeSelector, "GPU nodes are chosen by the node affinity (exporter.gpuNodeAffinity)")
 		assert.True(t, slices.ContainsFunc(spec.Tolerations, func(tol corev1.Toleration) bool { return tol.Key == "nvidia.com/gpu" }))
 		assert.Equal(t, "system-node-critical", spec.PriorityClassName)
 		assert.False(t, *spec.AutomountServiceAccountToken)

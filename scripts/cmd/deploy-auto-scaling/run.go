@@ -46,7 +46,7 @@ func parseFlags(args []string, stderr io.Writer) (*operator.Options, error) {
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long deploy/undeploy wait for the cluster")
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", "", "doctor: the Prometheus the adapter reads, reachable from here (enables the series checks)")
 	fs.StringVar(&o.ExporterJob, "exporter-job", o.ExporterJob, "doctor: Prometheus job (regexp) of the exporters")
-	fs.StringVar(&o.GPUNodeSelector, "gpu-node-selector", o.GPUNodeSelector, "doctor: label selector of GPU nodes")
+	fs.StringVar(&o.GPUNodeSelector, "gpu-node-selector", o.GPUNodeSelector, "doctor: label selector of more GPU nodes (nodes reporting nvidia.com/gpu capacity always count)")
 	fs.IntVar(&o.FlapThreshold, "flap-threshold", o.FlapThreshold, "doctor: replica changes per hour per HPA above which scaling is called flapping")
 	fs.BoolVar(&o.Debug, "debug", false, "print Helm's debug log")
 	fs.Usage = func() {}

@@ -87,7 +87,47 @@ Seconds in a Go duration that the schema already accepted ("30s", "500ms", "1m30
 {{- $total -}}
 {{- end -}}
 
+{{/* Namespace of the exporter's objects: namespaceOverride or the release namespace. */}}
+{{- define "gpu-metrics-exporter.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride -}}
+{{- end -}}
+
+{{/*
+The pod's affinity: the user's, with the required node affinity generated from gpuNodeAffinity (one term per
+entry, so a node matching any platform's GPU label qualifies). Empty output: no affinity at all.
+*/}}
+{{- define "gpu-metrics-exporter.affinity" -}}
+{{- $affinity := deepCopy (.Values.affinity | default dict) -}}
+{{- if .Values.gpuNodeAffinity -}}
+{{- $terms := list -}}
+{{- range .Values.gpuNodeAffinity -}}
+{{- $terms = append $terms (dict "matchExpressions" (list .)) -}}
+{{- end -}}
+{{- $nodeAffinity := get $affinity "nodeAffinity" | default dict -}}
+{{- $_ := set $nodeAffinity "requiredDuringSchedulingIgnoredDuringExecution" (dict "nodeSelectorTerms" $terms) -}}
+{{- $_ = set $affinity "nodeAffinity" $nodeAffinity -}}
+{{- end -}}
+{{- if $affinity -}}
+{{- toYaml $affinity -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "gpu-metrics-exporter.validate" -}}
+{{- if and .Values.gpuNodeAffinity (dig "nodeAffinity" "requiredDuringSchedulingIgnoredDuringExecution" "" (.Values.affinity | default dict)) -}}
+{{- fail "exporter.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution is generated from exporter.gpuNodeAffinity: list your node labels there, or set exporter.gpuNodeAffinity: [] to use your own required node affinity" -}}
+{{- end -}}
+{{- range $i, $r := .Values.gpuNodeAffinity -}}
+{{- $n := len ($r.values | default list) -}}
+{{- if and (has $r.operator (list "In" "NotIn")) (eq $n 0) -}}
+{{- fail (printf "exporter.gpuNodeAffinity[%d] (%s %s): operator %s needs at least one value, for example values: [\"true\"]" $i $r.key $r.operator $r.operator) -}}
+{{- end -}}
+{{- if and (has $r.operator (list "Exists" "DoesNotExist")) (gt $n 0) -}}
+{{- fail (printf "exporter.gpuNodeAffinity[%d] (%s %s): operator %s takes no values; remove them or use In" $i $r.key $r.operator $r.operator) -}}
+{{- end -}}
+{{- if and (has $r.operator (list "Gt" "Lt")) (or (ne $n 1) (not (regexMatch "^-?[0-9]+$" (first ($r.values | default (list "x")))))) -}}
+{{- fail (printf "exporter.gpuNodeAffinity[%d] (%s %s): operator %s needs exactly one integer value, for example values: [\"7\"]" $i $r.key $r.operator $r.operator) -}}
+{{- end -}}
+{{- end -}}
 {{- $interval := include "gpu-metrics-exporter.seconds" .Values.collectionInterval | float64 -}}
 {{- if lt $interval 1.0 -}}
 {{- fail (printf "exporter.collectionInterval=%s: the exporter needs at least 1s (15s, 30s or 60s are typical)" .Values.collectionInterval) -}}
