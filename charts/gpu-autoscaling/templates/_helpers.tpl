@@ -158,3 +158,12 @@ service and the field, and says what to change. Pass dict "root", "key" and "ser
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+"true" when lookup reaches a cluster (the same test as the adapter subchart's
+custom-metrics-adapter.clusterReachable): `helm template`, client-side dry runs and `helm lint` answer every
+lookup with an empty map. kube-system is asked only when the release namespace does not exist yet.
+*/}}
+{{- define "gpu-autoscaling.clusterReachable" -}}
+{{- if or (lookup "v1" "Namespace" "" .Release.Namespace) (lookup "v1" "Namespace" "" "kube-system") -}}true{{- end -}}
+{{- end -}}
