@@ -1,6 +1,7 @@
 package chart_test
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -23,6 +24,8 @@ type badValue struct {
 
 // badValueCases is the table of rejected values.
 func badValueCases() []badValue {
+	ca, caKey := newCAPEM()
+	caB64 := base64.StdEncoding.EncodeToString([]byte(ca))
 	return []badValue{
 		// Unknown keys: strict schema everywhere.
 		{name: "unknown top-level key", values: "autoscaling: {}\n",
@@ -130,6 +133,35 @@ func badValueCases() []badValue {
 			want: []string{"behavior.scaleUp: no policies", "give at least one policy or set selectPolicy: Disabled"}},
 		{name: "ExternalName port differs from the secure port", values: "adapter:\n  service:\n    externalName: localhost\n",
 			want: []string{"adapter.service.port (443) must equal adapter.securePort (6443) when adapter.service.externalName is set"}},
+		{name: "TLS source typo", values: "adapter:\n  tls:\n    source: existingsecret\n",
+			want: []string{"/tls/source", "value must be one of 'helm', 'certManager', 'existingSecret'"}},
+		{name: "unknown key in tls.existingSecret", values: "adapter:\n  tls:\n    existingSecret:\n      key: tls.key\n",
+			want: []string{"/tls/existingSecret", "additional properties 'key' not allowed"}},
+		{name: "existingSecret without a Secret name", values: "adapter:\n  tls:\n    source: existingSecret\n",
+			want: []string{"/tls/existingSecret/name", "minLength: got 0, want 1"}},
+		{name: "existingSecret without a Secret name caught without the schema", skipSchema: true,
+			values: existingSecretValues("", ca),
+			want:   []string{"adapter.tls.existingSecret.name is empty", "set it to the kubernetes.io/tls Secret (keys tls.crt, tls.key) in namespace medical-kg"}},
+		{name: "existingSecret without a caBundle", values: existingSecretValues(userSecret, ""),
+			want: []string{"adapter.tls.existingSecret.caBundle is empty", "give the PEM text of the CA that signed the tls.crt of Secret " + userSecret}},
+		{name: "existingSecret caBundle not a PEM certificate", values: existingSecretValues(userSecret, "ca.crt"),
+			want: []string{"adapter.tls.existingSecret.caBundle is not a PEM certificate", "give one or more -----BEGIN CERTIFICATE-----"}},
+		{name: "existingSecret caBundle with a broken PEM body", values: existingSecretValues(userSecret, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"),
+			want: []string{"adapter.tls.existingSecret.caBundle is not a PEM certificate"}},
+		{name: "existingSecret caBundle base64-encoded", values: existingSecretValues(userSecret, caB64),
+			want: []string{"adapter.tls.existingSecret.caBundle looks base64-encoded", "give the PEM text itself"}},
+		{name: "existingSecret caBundle is a private key", values: existingSecretValues(userSecret, caKey),
+			want: []string{"adapter.tls.existingSecret.caBundle holds a private key", "give only the CA certificate"}},
+		{name: "existingSecret caBundle with insecureSkipTLSVerify",
+			values: adapterValues(map[string]any{
+				"tls":        map[string]any{"source": "existingSecret", "existingSecret": map[string]any{"name": userSecret, "caBundle": ca}},
+				"apiService": map[string]any{"insecureSkipTLSVerify": true},
+			}),
+			want: []string{"adapter.apiService.insecureSkipTLSVerify=true makes the aggregator ignore it", "set adapter.apiService.insecureSkipTLSVerify=false"}},
+		{name: "existingSecret named like the chart's own Secret", values: existingSecretValues(adapterName+"-tls", ca),
+			want: []string{"adapter.tls.existingSecret.name=" + adapterName + "-tls is the Secret this chart owns", "create your Secret under another name"}},
+		{name: "existingSecret set while tls.source is helm", values: "adapter:\n  tls:\n    existingSecret:\n      name: " + userSecret + "\n",
+			want: []string{"adapter.tls.existingSecret is set but adapter.tls.source=helm ignores it", "set adapter.tls.source=existingSecret"}},
 		{name: "PDB with both bounds", values: "adapter:\n  podDisruptionBudget:\n    minAvailable: 1\n",
 			want: []string{"adapter.podDisruptionBudget: set either minAvailable or maxUnavailable, not both"}},
 		{name: "PDB that blocks every eviction", values: "adapter:\n  replicas: 2\n  podDisruptionBudget:\n    minAvailable: 2\n    maxUnavailable: \"\"\n",

@@ -18,8 +18,10 @@ var requiredLabels = []string{
 
 func TestEveryValuesFileRendersIntoTypedObjects(t *testing.T) {
 	t.Parallel()
+	ca, _ := newCAPEM()
 	all := append(scenarios(t),
 		scenario{name: "subcharts-off", req: renderRequest{set: map[string]string{"adapter.enabled": "false", "exporter.enabled": "false"}}},
+		scenario{name: "adapter-existing-secret", req: renderRequest{values: existingSecretValues(userSecret, ca)}},
 		scenario{name: "all-optional-on", req: renderRequest{extraArgs: monitoringAPIs, values: `
 exporter:
   backend: simulated

@@ -158,3 +158,20 @@ service and the field, and says what to change. Pass dict "root", "key" and "ser
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+"true" when the adapter's generated TLS (adapter.tls.source=helm) was rendered without cluster access, the
+test apiservice.yaml of the adapter subchart makes: its Secret is not found and neither is the release
+namespace nor kube-system (`helm template`, client-side dry runs and `helm lint` answer every lookup with an
+empty map; kube-system is asked because a first `helm install --create-namespace` renders before it creates
+the namespace). The Secret is looked up first so that, as in the subchart, Namespaces are read only when it
+is missing. Its name comes from the subchart's own helper (loaded whenever adapter.enabled is true).
+*/}}
+{{- define "gpu-autoscaling.adapterTLSWithoutCluster" -}}
+{{- $adapter := dict "Values" .Values.adapter "Release" .Release -}}
+{{- if and .Values.adapter.enabled (eq .Values.adapter.mode "full") (eq .Values.adapter.tls.source "helm") -}}
+{{- if not (lookup "v1" "Secret" .Release.Namespace (include "custom-metrics-adapter.tlsSecretName" $adapter)) -}}
+{{- if not (or (lookup "v1" "Namespace" "" .Release.Namespace) (lookup "v1" "Namespace" "" "kube-system")) -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

@@ -56,6 +56,29 @@ helm.sh/chart: {{ include "custom-metrics-adapter.chart" . }}
 {{- printf "%s-tls" (include "custom-metrics-adapter.fullname" .) -}}
 {{- end -}}
 
+{{/* The Secret the adapter serves with: the user's with tls.source=existingSecret, else the chart's (or cert-manager's). */}}
+{{- define "custom-metrics-adapter.servingSecretName" -}}
+{{- if eq .Values.tls.source "existingSecret" -}}
+{{- .Values.tls.existingSecret.name -}}
+{{- else -}}
+{{- include "custom-metrics-adapter.tlsSecretName" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+"true" when lookup reaches a cluster. Under `helm template` (Argo CD), `helm install|upgrade --dry-run`
+(client side) and `helm lint` every lookup returns an empty map. kube-system is asked only when the release
+namespace is not there: a first `helm install --create-namespace` renders before it creates the namespace.
+*/}}
+{{- define "custom-metrics-adapter.clusterReachable" -}}
+{{- if or (lookup "v1" "Namespace" "" .Release.Namespace) (lookup "v1" "Namespace" "" "kube-system") -}}true{{- end -}}
+{{- end -}}
+
+{{/* The warning carried by the generated TLS objects when no cluster was reachable (annotation value). */}}
+{{- define "custom-metrics-adapter.tlsWarning" -}}
+adapter.tls.source=helm rendered without cluster access (helm template, Argo CD, client-side dry run): the CA and serving certificate are new on every render, so this Secret and the APIServices' caBundle change on every sync; use adapter.tls.source=existingSecret or certManager for GitOps
+{{- end -}}
+
 {{/* DNS names the aggregator verifies: <service>.<namespace>.svc is the one it checks. */}}
 {{- define "custom-metrics-adapter.dnsNames" -}}
 {{- $svc := include "custom-metrics-adapter.fullname" . -}}
@@ -112,6 +135,9 @@ rate(<series>) per pod. Series without namespace/pod (GPUs not allocated to a po
 {{- if and .Values.podDisruptionBudget.enabled (eq (toString .Values.podDisruptionBudget.minAvailable) (toString .Values.replicas)) -}}
 {{- fail (printf "adapter.podDisruptionBudget.minAvailable (%v) equals adapter.replicas: no replica could ever be evicted and node drains would hang; lower minAvailable or raise replicas" .Values.podDisruptionBudget.minAvailable) -}}
 {{- end -}}
+{{- if include "custom-metrics-adapter.full" . -}}
+{{- include "custom-metrics-adapter.validateTLS" . -}}
+{{- end -}}
 {{- $seen := dict -}}
 {{- range $i, $r := .Values.rules.podGPUMetrics -}}
 {{- if hasKey $seen $r.series -}}
@@ -121,5 +147,39 @@ rate(<series>) per pod. Series without namespace/pod (GPUs not allocated to a po
 {{- end -}}
 {{- if and .Values.rules.requestRate.enabled (hasKey $seen .Values.rules.requestRate.metricName) -}}
 {{- fail (printf "adapter.rules.requestRate.metricName %s collides with a GPU metric name; choose another name" .Values.rules.requestRate.metricName) -}}
+{{- end -}}
+{{- end -}}
+
+
+{{/*
+TLS checks (full mode): tls.existingSecret needs a Secret name and, unless the aggregator skips
+verification, the PEM CA that goes into the caBundle; it is refused where it would be silently ignored.
+*/}}
+{{- define "custom-metrics-adapter.validateTLS" -}}
+{{- $es := .Values.tls.existingSecret | default dict -}}
+{{- $name := $es.name | default "" -}}
+{{- $ca := $es.caBundle | default "" | trim -}}
+{{- if eq .Values.tls.source "existingSecret" -}}
+{{- if not $name -}}
+{{- fail (printf "adapter.tls.existingSecret.name is empty: with adapter.tls.source=existingSecret set it to the kubernetes.io/tls Secret (keys tls.crt, tls.key) in namespace %s that the adapter serves with (create it first: see the chart README, \"GitOps: Argo CD and Flux\"), or choose adapter.tls.source helm or certManager" .Release.Namespace) -}}
+{{- end -}}
+{{- if eq $name (include "custom-metrics-adapter.tlsSecretName" .) -}}
+{{- fail (printf "adapter.tls.existingSecret.name=%s is the Secret this chart owns with adapter.tls.source=helm (helm deletes it when a release moves off that mode); create your Secret under another name and set adapter.tls.existingSecret.name to it" $name) -}}
+{{- end -}}
+{{- if .Values.apiService.insecureSkipTLSVerify -}}
+{{- if $ca -}}
+{{- fail "adapter.tls.existingSecret.caBundle is set but adapter.apiService.insecureSkipTLSVerify=true makes the aggregator ignore it: set adapter.apiService.insecureSkipTLSVerify=false (recommended: the caBundle is then verified) or empty adapter.tls.existingSecret.caBundle" -}}
+{{- end -}}
+{{- else if not $ca -}}
+{{- fail (printf "adapter.tls.existingSecret.caBundle is empty: with adapter.tls.source=existingSecret give the PEM text of the CA that signed the tls.crt of Secret %s (e.g. kubectl -n %s get secret %s -o jsonpath='{.data.ca\\.crt}' | base64 -d); both APIServices' caBundle come from it" $name .Release.Namespace $name) -}}
+{{- else if hasPrefix "LS0tLS1CRUdJTi" $ca -}}
+{{- fail "adapter.tls.existingSecret.caBundle looks base64-encoded: give the PEM text itself (-----BEGIN CERTIFICATE-----...; decode it with base64 -d), the chart base64-encodes it into the caBundle" -}}
+{{- else if contains "PRIVATE KEY" $ca -}}
+{{- fail "adapter.tls.existingSecret.caBundle holds a private key: give only the CA certificate (-----BEGIN CERTIFICATE----- block, the Secret's ca.crt), and keep the key in the Secret" -}}
+{{- else if not (regexMatch `^(-----BEGIN CERTIFICATE-----\s+MI[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----\s*)+$` $ca) -}}
+{{- fail "adapter.tls.existingSecret.caBundle is not a PEM certificate: give one or more -----BEGIN CERTIFICATE----- ... -----END CERTIFICATE----- blocks (the CA that signed the Secret's tls.crt, as text; in YAML use a block scalar: caBundle: |)" -}}
+{{- end -}}
+{{- else if or $name $ca -}}
+{{- fail (printf "adapter.tls.existingSecret is set but adapter.tls.source=%s ignores it: set adapter.tls.source=existingSecret, or empty adapter.tls.existingSecret.name and adapter.tls.existingSecret.caBundle" .Values.tls.source) -}}
 {{- end -}}
 {{- end -}}
