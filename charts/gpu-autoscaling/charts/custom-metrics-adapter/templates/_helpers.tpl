@@ -134,7 +134,7 @@ and externalRules entry is kept as it was; a chart metric an existing rule alrea
 {{- fail (printf "%s: %s must be a list of rules, got %s" $where $key (kindOf $list)) -}}
 {{- end -}}
 {{- range $i, $rule := $list -}}
-{{- if or (not (kindIs "map" $rule)) (not (kindIs "string" (get $rule "seriesQuery"))) -}}
+{{- if or (not (kindIs "map" $rule)) (not (hasKey $rule "seriesQuery")) (not (kindIs "string" $rule.seriesQuery)) -}}
 {{- fail (printf "%s: %s[%d] is not a rule (a mapping with a seriesQuery string)" $where $key $i) -}}
 {{- end -}}
 {{- end -}}
