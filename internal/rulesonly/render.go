@@ -12,6 +12,7 @@ import (
 
 	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	"github.com/medical-kg/gpu-autoscaling/internal/deploy"
+	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 )
 
 // Keys of the rules-only ConfigMap.
@@ -34,7 +35,8 @@ type Rendered struct {
 	Values *ValuesSnippet
 }
 
-// Render renders the chart as opts describe (release, namespace, chart, values files, --set) with
+// Render renders the chart as opts describe (release, namespace, chart, values files, --set; a relative
+// values file is also looked up from the repository root) with
 // adapter.mode=rulesOnly and, when existingConfig is not empty, adapter.rulesOnly.existingConfig set to
 // it (the existing adapter's config.yaml), and returns the rules-only ConfigMap. The chart's refusals
 // (a metric an existing rule already serves, a malformed config) come back as errors wrapping
@@ -57,12 +59,33 @@ func Render(opts deploy.Options, existingConfig []byte) (*Rendered, error) {
 	if err := os.WriteFile(file, override, 0o600); err != nil {
 		return nil, err
 	}
-	opts.ValueFiles = append(append([]string(nil), opts.ValueFiles...), file)
+	var files []string
+	for _, f := range opts.ValueFiles {
+		files = append(files, fromRepoRoot(f))
+	}
+	opts.ValueFiles = append(files, file)
 	plan, err := deploy.Prepare(opts)
 	if err != nil {
 		return nil, err
 	}
 	return FromManifest(plan.Manifest)
+}
+
+// fromRepoRoot returns a relative path that does not exist from the working directory relative to the
+// repository root when it exists there (values/rules-only.yaml from a test's package folder).
+func fromRepoRoot(path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	if root, err := repo.Root(); err == nil {
+		if _, err := os.Stat(filepath.Join(root, path)); err == nil {
+			return filepath.Join(root, path)
+		}
+	}
+	return path
 }
 
 // FromManifest finds the rules-only ConfigMap (the only adapter ConfigMap in rules-only mode) in a

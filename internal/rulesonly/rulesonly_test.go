@@ -2,12 +2,10 @@ package rulesonly
 
 import (
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/medical-kg/gpu-autoscaling/internal/deploy"
-	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 )
 
 const existing = `rules:
@@ -22,13 +20,10 @@ externalRules:
   metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>})'
 `
 
+// options names the values file relative to the repository root, as an end-to-end test would.
 func options(t *testing.T) deploy.Options {
 	t.Helper()
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return deploy.Options{ValueFiles: []string{filepath.Join(root, "values", "rules-only.yaml")}}
+	return deploy.Options{ValueFiles: []string{"values/rules-only.yaml"}}
 }
 
 func TestRenderMergesIntoTheExistingConfig(t *testing.T) {
