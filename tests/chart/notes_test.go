@@ -53,7 +53,11 @@ func TestNotesShowHowToCheckHPAsAndTheCustomMetricsAPI(t *testing.T) {
 
 	rulesOnly := renderNotes(t, map[string]any{"adapter": map[string]any{"mode": "rulesOnly"}})
 	assert.Contains(t, rulesOnly, "Rules-only mode")
-	assert.Contains(t, rulesOnly, "rules.existing=gpu-autoscaling-adapter-rules")
+	assert.Contains(t, rulesOnly, "--reuse-values -f gpu-rules.yaml")
+	assert.Contains(t, rulesOnly, `kubectl -n medical-kg get cm gpu-autoscaling-adapter-rules -o jsonpath='{.data.prometheus-adapter-values\.yaml}'`)
+	assert.NotContains(t, rulesOnly, "rules.existing=", "without existingConfig, mounting the ConfigMap would replace the adapter's rules")
+	merged := renderNotes(t, map[string]any{"adapter": map[string]any{"mode": "rulesOnly", "rulesOnly": map[string]any{"existingConfig": "rules: []\n"}}})
+	assert.Contains(t, merged, "rules.existing=gpu-autoscaling-adapter-rules")
 
 	warn := renderNotes(t, map[string]any{"prometheusRule": map[string]any{"enabled": true}})
 	assert.Contains(t, warn, "no monitoring.coreos.com/v1 PrometheusRule API")

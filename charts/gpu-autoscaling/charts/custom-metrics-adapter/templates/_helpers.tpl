@@ -121,6 +121,138 @@ rate(<series>) per pod. Series without namespace/pod (GPUs not allocated to a po
 {{- dict "rules" $rules | toYaml -}}
 {{- end -}}
 
+{{/*
+Rules-only mode, values snippet for the prometheus-community prometheus-adapter chart: this chart's rules
+(read back from custom-metrics-adapter.config, their only generator) under `rules.custom`, which that chart
+appends to its own rules instead of replacing its configuration (as `rules.existing` does).
+*/}}
+{{- define "custom-metrics-adapter.rulesOnlyValues" -}}
+{{- $own := include "custom-metrics-adapter.config" . | fromYaml -}}
+{{- dict "rules" (dict "custom" $own.rules) | toYaml -}}
+{{- end -}}
+
+{{/*
+Rules-only mode, config.yaml: this chart's rules alone, or, with rulesOnly.existingConfig, the existing
+adapter's configuration with this chart's rules appended to its `rules`. Every existing rules, resourceRules
+and externalRules entry is kept as it was; a chart metric an existing rule already serves fails the render.
+*/}}
+{{- define "custom-metrics-adapter.rulesOnlyConfig" -}}
+{{- if not .Values.rulesOnly.existingConfig -}}
+{{- include "custom-metrics-adapter.config" . -}}
+{{- else -}}
+{{- $where := "adapter.rulesOnly.existingConfig" -}}
+{{- $existing := fromYaml .Values.rulesOnly.existingConfig -}}
+{{- if hasKey $existing "Error" -}}
+{{- fail (printf "%s is not a prometheus-adapter config.yaml (a YAML mapping with rules, resourceRules, externalRules): %v; pass the file with --set-file %s=<file>" $where $existing.Error $where) -}}
+{{- end -}}
+{{- range $key := keys $existing | sortAlpha -}}
+{{- if not (has $key (list "rules" "resourceRules" "externalRules")) -}}
+{{- fail (printf "%s: unknown top-level key %q; a prometheus-adapter config.yaml has only rules, resourceRules and externalRules (the adapter parses it strictly)" $where $key) -}}
+{{- end -}}
+{{- end -}}
+{{- range $key := list "rules" "externalRules" -}}
+{{- $list := list -}}
+{{- if hasKey $existing $key -}}{{- $list = index $existing $key -}}{{- end -}}
+{{- if and (not (kindIs "invalid" $list)) (not (kindIs "slice" $list)) -}}
+{{- fail (printf "%s: %s must be a list of rules, got %s" $where $key (kindOf $list)) -}}
+{{- end -}}
+{{- range $i, $rule := $list -}}
+{{- if or (not (kindIs "map" $rule)) (not (hasKey $rule "seriesQuery")) (not (kindIs "string" $rule.seriesQuery)) -}}
+{{- fail (printf "%s: %s[%d] is not a rule (a mapping with a seriesQuery string)" $where $key $i) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (hasKey $existing "resourceRules") (not (kindIs "invalid" $existing.resourceRules)) (not (kindIs "map" $existing.resourceRules)) -}}
+{{- fail (printf "%s: resourceRules must be a mapping (cpu, memory, window), got %s" $where (kindOf $existing.resourceRules)) -}}
+{{- end -}}
+{{- $own := (include "custom-metrics-adapter.config" . | fromYaml).rules -}}
+{{- $existingRules := $existing.rules | default list -}}
+{{- range $r := $own -}}
+{{- $series := include "custom-metrics-adapter.literalSeries" $r.seriesQuery -}}
+{{- $name := "" -}}
+{{- if $series -}}
+{{- $name = include "custom-metrics-adapter.servedName" (dict "rule" $r "series" $series) -}}
+{{- end -}}
+{{- if $name -}}
+{{- range $i, $e := $existingRules -}}
+{{- $as := ($e.name | default dict).as | default "" | toString -}}
+{{- $literal := and $as (not (contains "$" $as)) (eq $as $name) -}}
+{{- if or $literal (eq (include "custom-metrics-adapter.servedName" (dict "rule" $e "series" $series)) $name) -}}
+{{- if eq (toYaml $e) (toYaml $r) -}}
+{{- fail (printf "%s: rules[%d] is this chart's own rule for %s: existingConfig looks like a config this chart already merged. Pass the adapter's original config.yaml (saved before pointing the adapter at %s; it stays in this release's values, so upgrade with --reuse-values)" $where $i $name $.Values.rulesOnly.configMapName) -}}
+{{- end -}}
+{{- fail (printf "%s: rules[%d] (seriesQuery %s) already serves the metric %s, which this chart serves too; the adapter would keep only one of them (the later rule silently shadows the other). Fix: exclude it from that rule in the file you pass (seriesFilters: [{isNot: \"^%s$\"}]; for the prometheus-community chart's rules.default rules, set rules.default=false and keep the ones you need in rules.custom), or stop serving %s here (adapter.rules)" $where $i $e.seriesQuery $name $series $name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $merged := deepCopy $existing -}}
+{{- $_ := set $merged "rules" (concat $existingRules $own) -}}
+{{- toYaml $merged -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The metric name a seriesQuery selects literally (`name{...}` or `{__name__="name",...}`); empty when it selects
+by regular expression or not at all.
+*/}}
+{{- define "custom-metrics-adapter.literalSeries" -}}
+{{- $lead := regexFind "^\\s*[a-zA-Z_:][a-zA-Z0-9_:]*" . | trim -}}
+{{- if $lead -}}
+{{- $lead -}}
+{{- else -}}
+{{- $eq := regexFind "__name__\\s*=\\s*(\"[a-zA-Z_:][a-zA-Z0-9_:]*\"|'[a-zA-Z_:][a-zA-Z0-9_:]*'|`[a-zA-Z_:][a-zA-Z0-9_:]*`)" . -}}
+{{- if $eq -}}
+{{- regexReplaceAll "^__name__\\s*=\\s*.(.*).$" $eq "${1}" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The name under which a prometheus-adapter discovery rule (dict "rule" "series") would serve the series, as
+the adapter names it (its seriesQuery's metric-name matchers, seriesFilters, name.matches and name.as, with
+the adapter's defaults); empty when the rule would not discover that series. Label matchers other than
+__name__ are assumed to match: a rule that may serve the series counts as serving it.
+*/}}
+{{- define "custom-metrics-adapter.servedName" -}}
+{{- $rule := .rule -}}
+{{- $s := .series -}}
+{{- $q := $rule.seriesQuery | default "" | toString -}}
+{{- $ok := true -}}
+{{- $lead := regexFind "^\\s*[a-zA-Z_:][a-zA-Z0-9_:]*" $q | trim -}}
+{{- if and $lead (ne $lead $s) -}}{{- $ok = false -}}{{- end -}}
+{{- range $m := regexFindAll "__name__\\s*(=~|!~|!=|=)\\s*(\"(?:[^\"\\\\]|\\\\.)*\"|'(?:[^'\\\\]|\\\\.)*'|`[^`]*`)" $q -1 -}}
+{{- $op := regexFind "(=~|!~|!=|=)" $m -}}
+{{- $quoted := regexReplaceAll "^__name__\\s*(=~|!~|!=|=)\\s*" $m "" -}}
+{{- $v := $quoted | trimPrefix (substr 0 1 $quoted) | trimSuffix (substr 0 1 $quoted) -}}
+{{- if ne (substr 0 1 $quoted) "`" -}}
+{{- $v = $v | replace "\\\\" "\x00" | replace "\\\"" "\"" | replace "\\'" "'" | replace "\x00" "\\" -}}
+{{- end -}}
+{{- $re := printf "^(?:%s)$" $v -}}
+{{- if or (and (eq $op "=") (ne $s $v)) (and (eq $op "!=") (eq $s $v)) (and (eq $op "=~") (not (regexMatch $re $s))) (and (eq $op "!~") (regexMatch $re $s)) -}}
+{{- $ok = false -}}
+{{- end -}}
+{{- end -}}
+{{- range $f := $rule.seriesFilters | default list -}}
+{{- if and $f.is (not (regexMatch (toString $f.is) $s)) -}}{{- $ok = false -}}{{- end -}}
+{{- if and $f.isNot (regexMatch (toString $f.isNot) $s) -}}{{- $ok = false -}}{{- end -}}
+{{- end -}}
+{{- $matches := ($rule.name | default dict).matches | default "" | toString -}}
+{{- $as := ($rule.name | default dict).as | default "" | toString -}}
+{{- if and $matches (not (regexMatch $matches $s)) -}}{{- $ok = false -}}{{- end -}}
+{{- if $ok -}}
+{{- if not $matches -}}{{- $matches = ".*" -}}{{- end -}}
+{{- if not $as -}}
+{{- $plain := $matches | replace "\\\\" "" | replace "\\(" "" -}}
+{{- $groups := sub (len (regexFindAll "\\(" $plain -1)) (len (regexFindAll "\\(\\?" $plain -1)) | add (len (regexFindAll "\\(\\?P?<" $plain -1)) -}}
+{{- if eq (int $groups) 0 -}}{{- $as = "$0" -}}{{- else if eq (int $groups) 1 -}}{{- $as = "$1" -}}{{- end -}}
+{{- end -}}
+{{- if $as -}}
+{{- regexReplaceAll (printf "^(?s:.*?)(?:%s)(?s:.*)$" $matches) $s $as -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Cross-field checks the schema cannot express. */}}
 {{- define "custom-metrics-adapter.validate" -}}
 {{- if and .Values.service.externalName (ne (int .Values.service.port) (int .Values.securePort)) -}}
@@ -137,6 +269,9 @@ rate(<series>) per pod. Series without namespace/pod (GPUs not allocated to a po
 {{- end -}}
 {{- if include "custom-metrics-adapter.full" . -}}
 {{- include "custom-metrics-adapter.validateTLS" . -}}
+{{- end -}}
+{{- if and .Values.rulesOnly.existingConfig (include "custom-metrics-adapter.full" .) -}}
+{{- fail "adapter.rulesOnly.existingConfig is only used with adapter.mode=rulesOnly (in full mode this chart's adapter serves its own rules); unset it or set adapter.mode=rulesOnly" -}}
 {{- end -}}
 {{- $seen := dict -}}
 {{- range $i, $r := .Values.rules.podGPUMetrics -}}
