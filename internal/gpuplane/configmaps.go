@@ -21,7 +21,7 @@ type fileRef struct {
 // exporterFile finds the ConfigMap behind the exporter's --simulation-file,
 // as the chart's DaemonSet mounts it.
 func (p *Plane) exporterFile(ctx context.Context) (fileRef, error) {
-	list, err := p.cs.AppsV1().DaemonSets(p.opts.Namespace).List(ctx, metav1.ListOptions{
+	list, err := p.cs.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
 		LabelSelector: contract.ComponentLabel + "=exporter," + contract.InstanceLabel + "=" + p.main.release})
 	if err != nil {
 		return fileRef{}, fmt.Errorf("list the exporter DaemonSet: %w", err)

@@ -23,6 +23,14 @@ type Options struct {
 	SetValues map[string]string
 	// Release and Namespace (defaults gpu-autoscaling, medical-kg).
 	Release, Namespace string
+	// NamespaceLabels are put on the release namespace before the install
+	// (created when missing), e.g. Pod Security's enforce label.
+	NamespaceLabels map[string]string
+	// ExporterNamespace puts the exporter DaemonSet and the fake device
+	// plugin in a namespace of their own, created when missing and labelled
+	// Pod Security privileged (both need hostPath and root); empty: the
+	// release namespace.
+	ExporterNamespace string
 	// WorkloadsChartDir is the stand-in GPU services chart (default
 	// <repo>/charts/gpu-services); SkipWorkloads leaves it out.
 	WorkloadsChartDir    string
@@ -84,13 +92,20 @@ func (o Options) resolve(v provider.Values) (Options, chart, *chart, error) {
 			main.set["exporter.serviceMonitor.scrapeTimeout"] = (o.ScrapeInterval * 4 / 5).String()
 		}
 	}
+	if o.ExporterNamespace != "" {
+		main.set["exporter.namespaceOverride"] = o.ExporterNamespace
+	}
 	maps.Copy(main.set, o.SetValues)
 	for _, f := range append(append([]string(nil), v.Files...), o.ValuesFiles...) {
 		main.files = append(main.files, abs(f))
 	}
 	var workloads *chart
 	if !o.SkipWorkloads {
-		workloads = &chart{dir: abs(o.WorkloadsChartDir), release: o.WorkloadsRelease, set: maps.Clone(v.WorkloadsSet)}
+		workloads = &chart{dir: abs(o.WorkloadsChartDir), release: o.WorkloadsRelease, set: map[string]string{}}
+		maps.Copy(workloads.set, v.WorkloadsSet)
+		if o.ExporterNamespace != "" {
+			workloads.set["devicePlugin.namespace"] = o.ExporterNamespace
+		}
 		for _, f := range append(append([]string(nil), v.WorkloadsFiles...), o.WorkloadsValuesFiles...) {
 			workloads.files = append(workloads.files, abs(f))
 		}

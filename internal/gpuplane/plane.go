@@ -97,6 +97,9 @@ func (p *Plane) installReleases(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := p.prepareNamespaces(ctx); err != nil {
+		return err
+	}
 	for _, c := range []*chart{&p.main, p.workloads} {
 		if c == nil {
 			continue

@@ -69,7 +69,8 @@ func (p *Plane) notReady(ctx context.Context, release string) ([]string, error) 
 	if err != nil {
 		return nil, fmt.Errorf("list Deployments of %s: %w", release, err)
 	}
-	dss, err := p.cs.AppsV1().DaemonSets(p.opts.Namespace).List(ctx, sel)
+	// DaemonSets may live in a namespace of their own (exporter.namespaceOverride, devicePlugin.namespace).
+	dss, err := p.cs.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, sel)
 	if err != nil {
 		return nil, fmt.Errorf("list DaemonSets of %s: %w", release, err)
 	}

@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
+
+	"helm.sh/helm/v3/pkg/strvals"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 )
 
 func TestProvidersSayWhyUnavailable(t *testing.T) {
@@ -58,5 +63,27 @@ func TestValuesFromEnv(t *testing.T) {
 	v = valuesFromEnv([]string{"values/dev.yaml"}, nil)
 	if strings.Join(v.Files, "|") != "a.yaml|b.yaml" || strings.Join(v.WorkloadsFiles, "|") != "w.yaml" {
 		t.Errorf("from env: %+v", v)
+	}
+}
+
+// A real node with only a cloud GPU label: the stand-ins' and the device plugin's nodeSelectors, as helm
+// parses the --set values, select that label instead of the GPU Operator's.
+func TestWorkloadsNodeSelectorFollowsTheNodeLabels(t *testing.T) {
+	if got := workloadsNodeSelector(map[string]string{contract.GPUPresentLabel: "true"}); got != nil {
+		t.Errorf("default labels: %v, want no override", got)
+	}
+	set := workloadsNodeSelector(map[string]string{contract.GKEAcceleratorLabel: "nvidia-tesla-a100"})
+	values := map[string]any{}
+	for k, v := range set {
+		if err := strvals.ParseInto(k+"="+v, values); err != nil {
+			t.Fatalf("--set %s=%s: %v", k, v, err)
+		}
+	}
+	want := map[string]any{contract.GKEAcceleratorLabel: "nvidia-tesla-a100", contract.GPUPresentLabel: nil}
+	if got := values["nodeSelector"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("nodeSelector = %#v, want %#v", got, want)
+	}
+	if got := values["devicePlugin"].(map[string]any)["nodeSelector"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("devicePlugin.nodeSelector = %#v, want %#v", got, want)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"k8s.io/client-go/rest"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
 	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
@@ -66,8 +68,27 @@ func (c SandboxCluster) Values() Values {
 		Set: map[string]string{"adapter.prometheus.url": c.SB.PrometheusURL()}}
 	if n := c.SB.Node(); n != nil {
 		v.Set["exporter.podResources.hostPath"] = n.PodResourcesDir()
+		v.WorkloadsSet = workloadsNodeSelector(c.SB.Options().NodeLabels)
 	}
 	return v
+}
+
+// workloadsNodeSelector points the stand-in services and the fake device
+// plugin (whose charts select the GPU Operator's label) at a real node that
+// carries other labels: nil when the node has the default label.
+func workloadsNodeSelector(nodeLabels map[string]string) map[string]string {
+	if nodeLabels[contract.GPUPresentLabel] == "true" {
+		return nil
+	}
+	set := map[string]string{}
+	escape := strings.NewReplacer(".", `\.`, ",", `\,`).Replace
+	for _, prefix := range []string{"nodeSelector", "devicePlugin.nodeSelector"} {
+		set[prefix+"."+escape(contract.GPUPresentLabel)] = "null"
+		for k, val := range nodeLabels {
+			set[prefix+"."+escape(k)] = val
+		}
+	}
+	return set
 }
 
 func (c SandboxCluster) EnsureServiceMonitorCRD(ctx context.Context) error {

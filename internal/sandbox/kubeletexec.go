@@ -9,8 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
 )
 
@@ -107,7 +107,7 @@ func (s *Sandbox) startKubelet() (*process, error) {
 		"--cert-dir=" + filepath.Join(n.kubeletRoot(), "pki"),
 		"--node-ip=" + n.IP,
 		"--hostname-override=" + n.Name,
-		"--node-labels=" + contract.GPUNodeSelector,
+		"--node-labels=" + labels.SelectorFromSet(s.opts.NodeLabels).String(),
 		"--v=1",
 	}
 	p, err := startProcess("kubelet", kubelet, args, []string{kubeletShieldEnv + "=1"}, s.logDir(),

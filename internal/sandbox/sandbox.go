@@ -11,12 +11,16 @@ package sandbox
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 )
 
@@ -35,6 +39,11 @@ type Options struct {
 	// The real node's GPUs come from the fake device plugin the stand-in
 	// services' chart runs.
 	GPUsPerNode int
+	// NodeLabels are the real node's labels (kubelet --node-labels; default
+	// nvidia.com/gpu.present=true, as the GPU Operator labels GPU nodes). The
+	// e2e suite gives it only a cloud platform's GPU label instead, to prove
+	// the exporter finds such nodes.
+	NodeLabels map[string]string
 	// ImagesDir holds the image archives the real node imports (default
 	// <repo>/dist/images, written by `make images`).
 	ImagesDir string
@@ -85,6 +94,17 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.KwokOnly && o.KwokNodes == 0 {
 		o.KwokNodes = 2
+	}
+	if o.NodeLabels == nil {
+		o.NodeLabels = map[string]string{contract.GPUPresentLabel: "true"}
+	}
+	for k, v := range o.NodeLabels {
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return o, fmt.Errorf("NodeLabels: key %q: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return o, fmt.Errorf("NodeLabels: value %q of %s: %s", v, k, strings.Join(errs, "; "))
+		}
 	}
 	if o.GPUsPerNode == 0 {
 		o.GPUsPerNode = 8

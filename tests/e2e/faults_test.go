@@ -18,7 +18,8 @@ import (
 
 // componentPods lists the Running pods of one component of a release.
 func componentPods(ctx context.Context, cs kubernetes.Interface, release, component string) ([]corev1.Pod, error) {
-	list, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
+	// Every namespace: the exporter and the device plugin run in one of their own (exporterNamespace).
+	list, err := cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
 		LabelSelector: contract.ComponentLabel + "=" + component + "," + contract.InstanceLabel + "=" + release})
 	if err != nil {
 		return nil, err
@@ -152,7 +153,7 @@ func testExporterFault(t *testing.T) {
 	if err != nil || want == 0 {
 		t.Fatalf("GPU series of %s before the fault: %d, %v", node, want, err)
 	}
-	if err := env.cluster.KillContainer(ctx, namespace, victim.Name, victim.Spec.Containers[0].Name); err != nil {
+	if err := env.cluster.KillContainer(ctx, victim.Namespace, victim.Name, victim.Spec.Containers[0].Name); err != nil {
 		t.Fatal(err)
 	}
 	killedAt := time.Now()
@@ -224,7 +225,7 @@ func testDevicePluginRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	capacity := node.Status.Capacity[contract.GPUResource]
-	if err := cs.CoreV1().Pods(namespace).Delete(ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
+	if err := cs.CoreV1().Pods(victim.Namespace).Delete(ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	deletedAt := time.Now()

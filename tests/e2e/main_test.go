@@ -21,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	psapi "k8s.io/pod-security-admission/api"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	"github.com/medical-kg/gpu-autoscaling/internal/gpuplane"
 	"github.com/medical-kg/gpu-autoscaling/internal/prereq"
 	"github.com/medical-kg/gpu-autoscaling/internal/provider"
@@ -33,6 +36,10 @@ const (
 	hpaSyncPeriod    = sandbox.CompressedHPASyncPeriod
 	scrapeInterval   = sandbox.CompressedScrapeInterval
 	exporterInterval = sandbox.SandboxExporterInterval
+	// exporterNamespace holds the exporter and the fake device plugin.
+	exporterNamespace = "gpu-monitoring"
+	// cloudGPULabelValue is the real node's GKE accelerator label value.
+	cloudGPULabelValue = "nvidia-tesla-a100"
 )
 
 // suite is what TestMain prepared; skip or err say why it is not usable.
@@ -80,6 +87,8 @@ func setup(ctx context.Context) func() {
 	p, err := provider.FromEnv(provider.SandboxOptions{
 		Dir: filepath.Join(dir, "sandbox"), HPASyncPeriod: hpaSyncPeriod, HPADownscaleStabilization: 15 * time.Second,
 		ScrapeInterval: scrapeInterval, Logf: logf,
+		// The real node carries only GKE's GPU label, not the GPU Operator's: the exporter must find it anyway.
+		NodeLabels: map[string]string{contract.GKEAcceleratorLabel: cloudGPULabelValue},
 	})
 	if err != nil {
 		env.err = err
@@ -111,8 +120,13 @@ func setup(ctx context.Context) func() {
 	// The production path: a ServiceMonitor (the provider makes the CRD
 	// served), scraped at the suite's interval with the chart's honorLabels
 	// and job name.
+	// The release namespace enforces Pod Security restricted, as a careful team would where its GPU
+	// services run; the exporter and the device plugin (hostPath, root) live in a privileged one.
 	plane, err := gpuplane.Install(ctx, gpuplane.NewReporter("e2e-setup", logf), c, gpuplane.Options{
-		ServiceMonitor: true, ScrapeInterval: scrapeInterval, Logf: logf})
+		ServiceMonitor: true, ScrapeInterval: scrapeInterval, Logf: logf,
+		NamespaceLabels:   map[string]string{psapi.EnforceLevelLabel: string(psapi.LevelRestricted)},
+		ExporterNamespace: exporterNamespace,
+	})
 	if err != nil {
 		if errors.Is(err, prereq.ErrMissing) {
 			env.skip, env.missing = err.Error(), true

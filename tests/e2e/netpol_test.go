@@ -20,7 +20,7 @@ func testNetworkPolicySelectors(t *testing.T) {
 	cs := adminClient(t)
 	ctx := context.Background()
 	release := env.plane.Options().Release
-	pols, err := cs.NetworkingV1().NetworkPolicies(namespace).List(ctx, metav1.ListOptions{LabelSelector: contract.InstanceLabel + "=" + release})
+	pols, err := cs.NetworkingV1().NetworkPolicies(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: contract.InstanceLabel + "=" + release})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func testNetworkPolicySelectors(t *testing.T) {
 			t.Fatalf("NetworkPolicy %s: %v", np.Name, err)
 		}
 		component := np.Labels[contract.ComponentLabel]
-		pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		pods, err := cs.CoreV1().Pods(np.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 		if err != nil {
 			t.Fatal(err)
 		}

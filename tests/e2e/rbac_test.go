@@ -14,13 +14,13 @@ import (
 func testRBACMatrix(t *testing.T) {
 	cs := adminClient(t)
 	ctx := context.Background()
-	sas, err := cs.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{LabelSelector: contract.InstanceLabel + "=" + env.plane.Options().Release})
+	sas, err := cs.CoreV1().ServiceAccounts(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: contract.InstanceLabel + "=" + env.plane.Options().Release})
 	if err != nil {
 		t.Fatal(err)
 	}
 	byComponent := map[string]string{}
 	for _, sa := range sas.Items {
-		byComponent[sa.Labels["app.kubernetes.io/component"]] = "system:serviceaccount:" + namespace + ":" + sa.Name
+		byComponent[sa.Labels["app.kubernetes.io/component"]] = "system:serviceaccount:" + sa.Namespace + ":" + sa.Name
 	}
 	adapter, exporter := byComponent["adapter"], byComponent["exporter"]
 	if adapter == "" || exporter == "" {
