@@ -13,6 +13,7 @@ import (
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simulated"
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simuuid"
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources"
+	"github.com/medical-kg/gpu-autoscaling/internal/contract/bounds"
 )
 
 // config is the exporter's command line; every flag has an environment
@@ -118,11 +119,13 @@ func (c *config) validate() []error {
 	} else if c.SimulationFile != "" {
 		errs = append(errs, fmt.Errorf("--simulation-file is only used with --backend=simulated"))
 	}
-	if c.CollectionInterval < time.Second {
-		errs = append(errs, fmt.Errorf("--collection-interval %s: use at least 1s (15s-60s is typical)", c.CollectionInterval))
+	if c.CollectionInterval < bounds.MinCollectionInterval || c.CollectionInterval > bounds.MaxCollectionInterval {
+		errs = append(errs, fmt.Errorf("--collection-interval %s: use at least %s and at most %s (15s-60s is typical)", c.CollectionInterval, bounds.MinCollectionInterval, bounds.MaxCollectionInterval))
 	}
-	if c.PodResourcesTimeout <= 0 || (c.CollectionInterval > 0 && c.PodResourcesTimeout >= c.CollectionInterval) {
-		errs = append(errs, fmt.Errorf("--pod-resources-timeout %s: must be positive and shorter than --collection-interval %s", c.PodResourcesTimeout, c.CollectionInterval))
+	// The timeout bounds only a pod-resources call: with attribution off
+	// (empty socket) it is unused, so any value, the default included, is fine.
+	if c.PodResourcesSocket != "" && (c.PodResourcesTimeout <= 0 || (c.CollectionInterval > 0 && c.PodResourcesTimeout >= c.CollectionInterval)) {
+		errs = append(errs, fmt.Errorf("--pod-resources-timeout %s: must be positive and shorter than --collection-interval %s (or disable attribution with --pod-resources-socket=)", c.PodResourcesTimeout, c.CollectionInterval))
 	}
 	if c.ListenAddress == "" {
 		errs = append(errs, errors.New("--listen-address must not be empty (for example :9400)"))
