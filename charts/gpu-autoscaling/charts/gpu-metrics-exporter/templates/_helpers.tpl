@@ -128,12 +128,21 @@ entry, so a node matching any platform's GPU label qualifies). Empty output: no 
 {{- fail (printf "exporter.gpuNodeAffinity[%d] (%s %s): operator %s needs exactly one integer value, for example values: [\"7\"]" $i $r.key $r.operator $r.operator) -}}
 {{- end -}}
 {{- end -}}
+{{- include "gpu-metrics-exporter.requireDuration" (dict "name" "exporter.collectionInterval" "value" .Values.collectionInterval) -}}
 {{- $interval := include "gpu-metrics-exporter.seconds" .Values.collectionInterval | float64 -}}
+{{- /* Bounds: internal/contract/bounds MinCollectionInterval and MaxCollectionInterval (tests/chart compares). */ -}}
 {{- if lt $interval 1.0 -}}
-{{- fail (printf "exporter.collectionInterval=%s: the exporter needs at least 1s (15s, 30s or 60s are typical)" .Values.collectionInterval) -}}
+{{- fail (printf "exporter.collectionInterval=%s: the exporter needs at least 1s (15s, 30s or 60s are typical)" (toString .Values.collectionInterval)) -}}
+{{- end -}}
+{{- if gt $interval 3600.0 -}}
+{{- fail (printf "exporter.collectionInterval=%s: use at most 1h (15s, 30s or 60s are typical); the HPAs would see GPU load that old" (toString .Values.collectionInterval)) -}}
 {{- end -}}
 {{- if .Values.podResources.enabled -}}
+{{- include "gpu-metrics-exporter.requireDuration" (dict "name" "exporter.podResources.timeout" "value" .Values.podResources.timeout) -}}
 {{- $timeout := include "gpu-metrics-exporter.seconds" .Values.podResources.timeout | float64 -}}
+{{- if le $timeout 0.0 -}}
+{{- fail (printf "exporter.podResources.timeout=%s: use a positive duration shorter than exporter.collectionInterval, like 2s" (toString .Values.podResources.timeout)) -}}
+{{- end -}}
 {{- if ge $timeout $interval -}}
 {{- fail (printf "exporter.podResources.timeout=%s must be shorter than exporter.collectionInterval=%s: a hung kubelet would otherwise stall every collection" .Values.podResources.timeout .Values.collectionInterval) -}}
 {{- end -}}
@@ -149,6 +158,13 @@ entry, so a node matching any platform's GPU label qualifies). Empty output: no 
 {{- if and .Values.podResources.enabled .Values.podSecurityContext.runAsNonRoot -}}
 {{- fail "exporter.podSecurityContext.runAsNonRoot=true cannot reach the root-owned kubelet pod-resources socket: set exporter.podResources.enabled=false (GPU series lose their pod labels) or keep runAsNonRoot=false" -}}
 {{- end -}}
+{{- if eq (toString .Values.service.type) "LoadBalancer" -}}
+{{- fail "exporter.service.type=LoadBalancer would publish the exporter on an external address, and its series name every GPU workload's namespace and pod: use ClusterIP (Prometheus scrapes inside the cluster) or NodePort behind your own firewall" -}}
+{{- end -}}
+{{- if not (regexMatch "^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$" (toString .Values.image.tag)) -}}
+{{- fail (printf "exporter.image.tag=%q is not an image tag: use letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-'), like 0.1.0" (toString .Values.image.tag)) -}}
+{{- end -}}
+{{- include "gpu-metrics-exporter.validateExtraArgs" . -}}
 {{- $seen := dict -}}
 {{- $count := .Values.simulation.gpuCount | default 8 | int -}}
 {{- range $i, $g := .Values.simulation.gpus -}}
@@ -160,5 +176,55 @@ entry, so a node matching any platform's GPU label qualifies). Empty output: no 
 {{- fail (printf "exporter.simulation.gpus[%d]: index %s is listed twice; each GPU index may appear once" $i $k) -}}
 {{- end -}}
 {{- $_ := set $seen $k true -}}
+{{- end -}}
+{{- end -}}
+
+
+{{/* Fails unless .value (named .name in the message) is a Go duration with a unit; the schema says so first. */}}
+{{- define "gpu-metrics-exporter.requireDuration" -}}
+{{- if not (regexMatch "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$" (toString .value)) -}}
+{{- fail (printf "%s=%v: use a Go duration with a unit, like 30s or 1m30s" .name .value) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Every flag of `gpu-metrics-exporter -h`, mapped to the value the chart sets it from ("" for a flag that
+extraArgs may set). This is the chart's only list of the binary's flags: tests/chart compares it with the
+binary's own flag set, so a flag added to the exporter must be added here.
+*/}}
+{{- define "gpu-metrics-exporter.flags" -}}
+{{- toJson (dict
+  "backend" "exporter.backend"
+  "collection-interval" "exporter.collectionInterval"
+  "listen-address" "exporter.port"
+  "log-level" "exporter.logLevel"
+  "node-name" "the NODE_NAME variable, set from the pod's spec.nodeName"
+  "pod-resources-socket" "exporter.podResources.enabled, .hostPath and .socketName"
+  "pod-resources-timeout" "exporter.podResources.timeout"
+  "proc-path" "exporter.procPath and exporter.hostProc.enabled"
+  "runtime-metrics" ""
+  "simulation-file" "exporter.simulation.file"
+  "simulation-gpus" "exporter.simulation.gpuCount"
+  "simulation-model" "exporter.simulation.model"
+) -}}
+{{- end -}}
+
+{{/* extraArgs may only carry flags the binary knows and the chart does not set from a value. */}}
+{{- define "gpu-metrics-exporter.validateExtraArgs" -}}
+{{- $flags := include "gpu-metrics-exporter.flags" . | fromJson -}}
+{{- $free := list -}}
+{{- range $f, $v := $flags -}}{{- if not $v -}}{{- $free = append $free (printf "--%s" $f) -}}{{- end -}}{{- end -}}
+{{- range $i, $a := .Values.extraArgs -}}
+{{- $a = toString $a -}}
+{{- if not (regexMatch "^--[a-z][-a-z0-9.]*(=.*)?$" $a) -}}
+{{- fail (printf "exporter.extraArgs[%d]=%q: give one flag per entry as --flag or --flag=value (the exporter takes no positional arguments), like --runtime-metrics" $i $a) -}}
+{{- end -}}
+{{- $name := regexReplaceAll "^--([^=]*).*$" $a "${1}" -}}
+{{- if not (hasKey $flags $name) -}}
+{{- fail (printf "exporter.extraArgs[%d]=%q: gpu-metrics-exporter has no flag --%s (it would exit 2 on start); its flags: %s" $i $a $name (keys $flags | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- with get $flags $name -}}
+{{- fail (printf "exporter.extraArgs[%d]=%q: the chart sets --%s from %s; set that instead (extraArgs may set: %s)" $i $a $name . (join ", " $free)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
