@@ -388,8 +388,8 @@ func TestNetworkPolicies(t *testing.T) {
 		require.NotNil(t, p.NamespaceSelector)
 		nsLabels = append(nsLabels, p.NamespaceSelector.MatchLabels)
 	}
-	assert.ElementsMatch(t, []map[string]string{{"kubernetes.io/metadata.name": "monitoring"}, {"name": "monitoring"}}, nsLabels,
-		"only the monitoring namespace, by its automatic label or the seed's name label")
+	assert.ElementsMatch(t, []map[string]string{{"kubernetes.io/metadata.name": "monitoring"}}, nsLabels,
+		"only the monitoring namespace, by the label the API server sets (the seed's forgeable name label is opt-in)")
 	assert.Equal(t, 9400, exp.Spec.Ingress[0].Ports[0].Port.IntValue())
 
 	ad := nps["adapter"]

@@ -59,6 +59,13 @@ func TestNotesShowHowToCheckHPAsAndTheCustomMetricsAPI(t *testing.T) {
 	merged := renderNotes(t, map[string]any{"adapter": map[string]any{"mode": "rulesOnly", "rulesOnly": map[string]any{"existingConfig": "rules: []\n"}}})
 	assert.Contains(t, merged, "rules.existing=gpu-autoscaling-adapter-rules")
 
+	// The seed's forgeable `name` namespace label is an explicit opt-in, and NOTES warns about it.
+	assert.NotContains(t, notes, "namespaceLabelKeys includes", "the default peer is the unforgeable kubernetes.io/metadata.name only")
+	seedLabel := renderNotes(t, map[string]any{"networkPolicy": map[string]any{"exporter": map[string]any{
+		"namespaceLabelKeys": []any{"kubernetes.io/metadata.name", "name"}}}})
+	assert.Contains(t, seedLabel, `WARNING: networkPolicy.exporter.namespaceLabelKeys includes "name"`)
+	assert.Contains(t, seedLabel, "name=monitoring may scrape the exporter")
+
 	warn := renderNotes(t, map[string]any{"prometheusRule": map[string]any{"enabled": true}})
 	assert.Contains(t, warn, "no monitoring.coreos.com/v1 PrometheusRule API")
 }

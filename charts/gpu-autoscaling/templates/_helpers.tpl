@@ -116,6 +116,10 @@ service and the field, and says what to change. Pass dict "root", "key" and "ser
 {{- if gt (float64 $min) (float64 $max) -}}
 {{- fail (printf "services.%s: minReplicas (%v) is greater than maxReplicas (%v); lower services.%s.minReplicas or raise services.%s.maxReplicas" $key $min $max $key $key) -}}
 {{- end -}}
+{{- $apiVersion := dig "scaleTargetRef" "apiVersion" "apps/v1" $svc -}}
+{{- if ne (toString $apiVersion) "apps/v1" -}}
+{{- fail (printf "services.%s.scaleTargetRef.apiVersion=%v: Deployments, StatefulSets and ReplicaSets are apps/v1; set apps/v1 or remove the field" $key $apiVersion) -}}
+{{- end -}}
 {{- $t := $svc.targets | default dict -}}
 {{- range $f := list "cpuUtilization" "memoryUtilization" "gpuUtilization" -}}
 {{- if hasKey $t $f -}}
@@ -172,6 +176,26 @@ is missing. Its name comes from the subchart's own helper (loaded whenever adapt
 {{- if and .Values.adapter.enabled (eq .Values.adapter.mode "full") (eq .Values.adapter.tls.source "helm") -}}
 {{- if not (lookup "v1" "Secret" .Release.Namespace (include "custom-metrics-adapter.tlsSecretName" $adapter)) -}}
 {{- if not (or (lookup "v1" "Namespace" "" .Release.Namespace) (lookup "v1" "Namespace" "" "kube-system")) -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+One HPA per scale target: two HPAs on one Deployment fight over its replicas (the HPA controller marks both
+AmbiguousSelector and scales neither). Fails naming both services.
+*/}}
+{{- define "gpu-autoscaling.validateTargets" -}}
+{{- $seen := dict -}}
+{{- range $key, $svc := .Values.services -}}
+{{- $svc = $svc | default dict -}}
+{{- if include "gpu-autoscaling.serviceEnabled" $svc -}}
+{{- $kind := dig "scaleTargetRef" "kind" "Deployment" $svc | toString -}}
+{{- $name := dig "scaleTargetRef" "name" $key $svc | toString -}}
+{{- $target := printf "%s/%s" $kind $name -}}
+{{- with get $seen $target -}}
+{{- fail (printf "services.%s and services.%s both scale %s: one HPA per target; set services.%s.enabled=false or point its scaleTargetRef.name at another workload" . $key $target $key) -}}
+{{- end -}}
+{{- $_ := set $seen $target $key -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
