@@ -22,6 +22,16 @@ type badValue struct {
 	chart string
 }
 
+// Names of the capture groups in the schemas' patterns: helm prints a failed pattern but never a schema's
+// description, so each pattern carries what to write in a named group, and the table checks that it shows.
+const (
+	durationHint  = "a_Go_duration_with_a_unit_like_30s_or_1m30s"
+	cidrHint      = "an_IPv4_CIDR_like_10_0_0_0_slash_8_with_prefix_up_to_32_or_IPv6_with_prefix_up_to_128"
+	subdomainHint = "empty_or_a_DNS_subdomain_of_lowercase_letters_digits_dashes_and_dots"
+	memoryHint    = "a_memory_quantity_like_64Mi_or_1Gi"
+	namespaceHint = "empty_or_a_namespace_of_lowercase_letters_digits_and_dashes"
+)
+
 // badValueCases is the table of rejected values.
 func badValueCases() []badValue {
 	ca, caKey := newCAPEM()
@@ -73,7 +83,7 @@ func badValueCases() []badValue {
 		{name: "bad selectPolicy", values: "services:\n  embedding-service:\n    behavior:\n      scaleDown:\n        selectPolicy: Fastest\n",
 			want: []string{"/services/embedding-service/behavior/scaleDown/selectPolicy", "value must be one of"}},
 		{name: "exporter collection interval not a duration", values: "exporter:\n  collectionInterval: fast\n",
-			want: []string{"/collectionInterval", "does not match pattern"}},
+			want: []string{"/collectionInterval", "does not match pattern", durationHint}},
 		{name: "exporter collection interval under 1s", values: "exporter:\n  collectionInterval: 500ms\n",
 			want: []string{"exporter.collectionInterval=500ms", "at least 1s"}},
 		{name: "pod-resources timeout not shorter than the interval", values: "exporter:\n  collectionInterval: 15s\n  podResources:\n    timeout: 15s\n",
@@ -89,7 +99,7 @@ func badValueCases() []badValue {
 		{name: "simulated GPU count above 64", values: "exporter:\n  backend: simulated\n  simulation:\n    gpuCount: 65\n",
 			want: []string{"/simulation/gpuCount", "maximum: got 65, want 64"}},
 		{name: "prometheus URL without scheme", values: "adapter:\n  prometheus:\n    url: prometheus.monitoring:9090\n",
-			want: []string{"/prometheus/url", "does not match pattern"}},
+			want: []string{"/prometheus/url", "does not match pattern", "a_URL_with_scheme_like_http_colon_slash_slash_prometheus_monitoring_9090"}},
 		{name: "adapter mode typo", values: "adapter:\n  mode: rules-only\n",
 			want: []string{"/mode", "value must be one of 'full', 'rulesOnly'"}},
 		{name: "adapter replicas 0", values: "adapter:\n  replicas: 0\n",
@@ -107,7 +117,7 @@ func badValueCases() []badValue {
 		{name: "dashboard label empty", values: "dashboards:\n  label: \"\"\n",
 			want: []string{"/dashboards/label", "minLength"}},
 		{name: "API server CIDR malformed", values: "networkPolicy:\n  adapter:\n    apiServerCIDRs: [\"10.0.0.1\"]\n",
-			want: []string{"/networkPolicy/adapter/apiServerCIDRs/0", "does not match pattern"}},
+			want: []string{"/networkPolicy/adapter/apiServerCIDRs/0", "does not match pattern", cidrHint}},
 
 		// Cross-field rules, checked at render time with messages naming the service and the field.
 		{name: "minReplicas above maxReplicas", values: "services:\n  embedding-service:\n    minReplicas: 12\n",
@@ -188,6 +198,107 @@ func badValueCases() []badValue {
 		{name: "ServiceMonitor without a Service", values: "exporter:\n  service:\n    enabled: false\n  serviceMonitor:\n    enabled: true\n",
 			want: []string{"exporter.serviceMonitor.enabled=true needs exporter.service.enabled=true"}},
 
+		// Issue 13: values that rendered but deployed something broken.
+		{name: "collection interval that overflows 3*interval", values: "exporter:\n  collectionInterval: 1000000h\n",
+			want: []string{"exporter.collectionInterval=1000000h: use at most 1h"}},
+		{name: "collection interval above 1h", values: "exporter:\n  collectionInterval: 61m\n",
+			want: []string{"exporter.collectionInterval=61m: use at most 1h"}},
+		{name: "pod-resources timeout 0s", values: "exporter:\n  podResources:\n    timeout: 0s\n",
+			want: []string{"exporter.podResources.timeout=0s: use a positive duration shorter than exporter.collectionInterval"}},
+		{name: "1s interval with attribution and the 2s default timeout", values: "exporter:\n  collectionInterval: 1s\n",
+			want: []string{"exporter.podResources.timeout=2s must be shorter than exporter.collectionInterval=1s"}},
+		{name: "two services scale one Deployment", values: "services:\n  ocr-service:\n    scaleTargetRef: {name: embedding-service}\n    targets: {cpuUtilization: 60}\n",
+			want: []string{"services.embedding-service and services.ocr-service both scale Deployment/embedding-service", "one HPA per target", "set services.ocr-service.enabled=false"}},
+		{name: "two services scale one Deployment caught without the schema", skipSchema: true,
+			values: "services:\n  gpu-management-service:\n    scaleTargetRef: {name: reranking-service}\n",
+			want:   []string{"services.gpu-management-service and services.reranking-service both scale Deployment/reranking-service"}},
+		{name: "image tag with spaces", values: "exporter:\n  image:\n    tag: \"0.1.0 rc1\"\n",
+			want: []string{"/image/tag", "empty_or_an_image_tag_of_letters_digits_underscores_dots_and_dashes"}},
+		{name: "image tag with spaces caught without the schema", skipSchema: true, values: "exporter:\n  image:\n    tag: \"0.1.0 rc1\"\n",
+			want: []string{`exporter.image.tag="0.1.0 rc1" is not an image tag`, "like 0.1.0"}},
+		{name: "scaleTargetRef apps/v2", values: "services:\n  embedding-service:\n    scaleTargetRef: {apiVersion: apps/v2}\n",
+			want: []string{"/services/embedding-service/scaleTargetRef/apiVersion", "value must be 'apps/v1'"}},
+		{name: "scaleTargetRef apps/v2 caught without the schema", skipSchema: true, values: "services:\n  embedding-service:\n    scaleTargetRef: {apiVersion: apps/v2}\n",
+			want: []string{"services.embedding-service.scaleTargetRef.apiVersion=apps/v2", "set apps/v1"}},
+		{name: "exporter flag the binary does not know", values: "exporter:\n  extraArgs: [\"--web.listen-address=:9100\"]\n",
+			want: []string{`exporter.extraArgs[0]="--web.listen-address=:9100": gpu-metrics-exporter has no flag --web.listen-address`, "its flags: backend, "}},
+		{name: "exporter flag the chart sets from a value", values: "exporter:\n  extraArgs: [\"--collection-interval=1000000h\"]\n",
+			want: []string{"the chart sets --collection-interval from exporter.collectionInterval; set that instead", "extraArgs may set: --runtime-metrics"}},
+		{name: "exporter positional argument", values: "exporter:\n  extraArgs: [runtime-metrics]\n",
+			want: []string{"/extraArgs/0", "a_flag_like___runtime_metrics_or___flag_eq_value"}},
+		{name: "exporter positional argument caught without the schema", skipSchema: true, values: "exporter:\n  extraArgs: [\"--log-level\", debug]\n",
+			want: []string{`exporter.extraArgs[0]="--log-level": the chart sets --log-level from exporter.logLevel`}},
+		{name: "exporter Service LoadBalancer", values: "exporter:\n  service:\n    type: LoadBalancer\n",
+			want: []string{"/service/type", "value must be one of 'ClusterIP', 'NodePort'"}},
+		{name: "exporter Service LoadBalancer caught without the schema", skipSchema: true, values: "exporter:\n  service:\n    type: LoadBalancer\n",
+			want: []string{"exporter.service.type=LoadBalancer would publish the exporter on an external address", "use ClusterIP"}},
+
+		// Issue 13: values the API server would reject, found only at install.
+		{name: "toleration operator Exist", values: "exporter:\n  tolerations:\n    - {key: nvidia.com/gpu, operator: Exist, effect: NoSchedule}\n",
+			want: []string{"/tolerations/0/operator", "value must be one of 'Exists', 'Equal'"}},
+		{name: "toleration effect typo", values: "exporter:\n  tolerations:\n    - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedul}\n",
+			want: []string{"/tolerations/0/effect", "'NoSchedule', 'PreferNoSchedule', 'NoExecute'"}},
+		{name: "toleration unknown field", values: "exporter:\n  tolerations:\n    - {key: nvidia.com/gpu, operator: Exists, effects: NoSchedule}\n",
+			want: []string{"/tolerations/0", "additional properties 'effects' not allowed"}},
+		{name: "adapter toleration operator Exist", values: "adapter:\n  tolerations:\n    - {operator: Exist}\n",
+			want: []string{"/tolerations/0/operator", "value must be one of 'Exists', 'Equal'"}},
+		{name: "API server CIDR prefix 33", values: "networkPolicy:\n  adapter:\n    apiServerCIDRs: [\"10.0.0.0/33\"]\n",
+			want: []string{"/networkPolicy/adapter/apiServerCIDRs/0", "'10.0.0.0/33' does not match pattern", cidrHint}},
+		{name: "API server CIDR octet 300", values: "networkPolicy:\n  adapter:\n    apiServerCIDRs: [\"300.0.0.0/8\"]\n",
+			want: []string{"/networkPolicy/adapter/apiServerCIDRs/0", cidrHint}},
+		{name: "API server IPv6 CIDR prefix 129", values: "networkPolicy:\n  adapter:\n    apiServerCIDRs: [\"fd00::/129\"]\n",
+			want: []string{"/networkPolicy/adapter/apiServerCIDRs/0", cidrHint}},
+		{name: "DaemonSet update strategy Rolling", values: "exporter:\n  updateStrategy:\n    type: Rolling\n",
+			want: []string{"/updateStrategy/type", "value must be one of 'RollingUpdate', 'OnDelete'"}},
+		{name: "DaemonSet maxUnavailable not a count or percentage", values: "exporter:\n  updateStrategy:\n    type: RollingUpdate\n    rollingUpdate: {maxUnavailable: one}\n",
+			want: []string{"/updateStrategy/rollingUpdate/maxUnavailable", "a_count_like_1_or_a_percentage_like_25_percent"}},
+		{name: "priorityClassName not a DNS subdomain", values: "exporter:\n  priorityClassName: System_Node_Critical\n",
+			want: []string{"/priorityClassName", subdomainHint}},
+		{name: "adapter priorityClassName not a DNS subdomain", values: "adapter:\n  priorityClassName: High Priority\n",
+			want: []string{"/priorityClassName", subdomainHint}},
+		{name: "runtimeClassName not a DNS subdomain", values: "exporter:\n  runtimeClassName: NVIDIA\n",
+			want: []string{"/runtimeClassName", subdomainHint}},
+		{name: "ServiceAccount name not a DNS subdomain", values: "exporter:\n  serviceAccount:\n    name: gpu_exporter\n",
+			want: []string{"/serviceAccount/name", subdomainHint}},
+		{name: "adapter ServiceAccount name not a DNS subdomain", values: "adapter:\n  serviceAccount:\n    name: Adapter\n",
+			want: []string{"/serviceAccount/name", subdomainHint}},
+		{name: "nodeSelector key not a label key", values: "exporter:\n  nodeSelector:\n    \"gpu pool\": \"true\"\n",
+			want: []string{"/nodeSelector", "additional properties 'gpu pool' not allowed"}},
+		{name: "nodeSelector value not a label value", values: "exporter:\n  nodeSelector:\n    cloud.google.com/gke-nodepool: \"gpu pool\"\n",
+			want: []string{"/nodeSelector/cloud.google.com~1gke-nodepool", "empty_or_a_label_value_of_letters_digits_dashes_underscores_and_dots"}},
+		{name: "adapter nodeSelector key not a label key", values: "adapter:\n  nodeSelector:\n    \"-bad\": x\n",
+			want: []string{"/nodeSelector", "additional properties '-bad' not allowed"}},
+		{name: "GPU node affinity key not a label key", values: "exporter:\n  gpuNodeAffinity:\n    - {key: \"nvidia.com/gpu present\", operator: Exists}\n",
+			want: []string{"/gpuNodeAffinity/0/key", "a_label_key_like_example_com_slash_name"}},
+		{name: "NetworkPolicy namespace label key not a label key", values: "networkPolicy:\n  exporter:\n    namespaceLabelKeys: [\"team name\"]\n",
+			want: []string{"/networkPolicy/exporter/namespaceLabelKeys/0", "a_label_key_like_example_com_slash_name"}},
+
+		// Issue 13: refusals that showed only a regex now name the expected format.
+		{name: "pod-resources timeout without a unit", values: "exporter:\n  podResources:\n    timeout: \"2\"\n",
+			want: []string{"/podResources/timeout", durationHint}},
+		{name: "collection interval without a unit caught without the schema", skipSchema: true, values: "exporter:\n  collectionInterval: 30\n",
+			want: []string{"exporter.collectionInterval=30: use a Go duration with a unit, like 30s or 1m30s"}},
+		{name: "ServiceMonitor interval without a unit", values: "exporter:\n  serviceMonitor:\n    interval: \"30\"\n",
+			want: []string{"/serviceMonitor/interval", "empty_or_a_Go_duration_with_a_unit_like_30s"}},
+		{name: "adapter relist interval without a unit", values: "adapter:\n  metricsRelistInterval: \"60\"\n",
+			want: []string{"/metricsRelistInterval", durationHint}},
+		{name: "alert for without a unit", values: "prometheusRule:\n  alerts:\n    exporterDown:\n      for: \"5\"\n",
+			want: []string{"/prometheusRule/alerts/exporterDown/for", "a_whole_number_with_a_unit_like_30s_5m_or_1h"}},
+		{name: "exporter memory 4GB", values: "exporter:\n  resources:\n    requests: {cpu: 50m, memory: 4GB}\n    limits: {cpu: 200m, memory: 4GB}\n",
+			want: []string{"/resources/requests/memory", "'4GB' does not match pattern", memoryHint}},
+		{name: "adapter memory 4GB", values: "adapter:\n  resources:\n    limits: {cpu: 200m, memory: 4GB}\n",
+			want: []string{"/resources/limits/memory", memoryHint}},
+		{name: "adapter CPU 2 cores as text", values: "adapter:\n  resources:\n    limits: {cpu: 2cores, memory: 256Mi}\n",
+			want: []string{"/resources/limits/cpu", "a_CPU_quantity_like_50m_or_1"}},
+		{name: "exporter namespace not a DNS label", values: "exporter:\n  namespaceOverride: GPU_Monitoring\n",
+			want: []string{"/namespaceOverride", namespaceHint}},
+		{name: "rules-only namespace not a DNS label", values: "adapter:\n  rulesOnly:\n    namespace: Monitoring\n",
+			want: []string{"/rulesOnly/namespace", namespaceHint}},
+		{name: "dashboards namespace not a DNS label", values: "dashboards:\n  namespace: Grafana\n",
+			want: []string{"/dashboards/namespace", namespaceHint}},
+		{name: "image digest without sha256", values: "exporter:\n  image:\n    digest: abc123\n",
+			want: []string{"/image/digest", "empty_or_sha256_colon_and_64_hex_digits"}},
+
 		// charts/gpu-services: the schema, and the same mistakes caught at render time without it.
 		{chart: "gpu-services", name: "gpu-services: unknown top-level key", values: "image_tag: x\n",
 			want: []string{"at ''", "additional properties 'image_tag' not allowed"}},
@@ -222,7 +333,7 @@ func badValueCases() []badValue {
 		{chart: "gpu-services", name: "gpu-services: negative load", values: "load:\n  services:\n    embedding-service: {cpuMillicores: -1}\n",
 			want: []string{"/load/services/embedding-service/cpuMillicores", "minimum: got -1, want 0"}},
 		{chart: "gpu-services", name: "gpu-services: reload interval not a duration", values: "load:\n  reloadInterval: often\n",
-			want: []string{"/load/reloadInterval", "does not match pattern"}},
+			want: []string{"/load/reloadInterval", "does not match pattern", durationHint}},
 		{chart: "gpu-services", name: "gpu-services: max CPU 0 caught without the schema", skipSchema: true, values: "load:\n  maxCpuMillicores: 0\n",
 			want: []string{"load.maxCpuMillicores=0: use a positive number of millicores"}},
 		{chart: "gpu-services", name: "gpu-services: CPU limit below what the load may burn", values: "resources:\n  requests: {cpu: 50m, memory: 256Mi}\n  limits: {cpu: 200m, memory: 512Mi}\n",
@@ -236,6 +347,10 @@ func badValueCases() []badValue {
 			want: []string{"'Embedding_Service' does not match pattern"}},
 		{chart: "gpu-services", name: "gpu-services: service name caught without the schema", skipSchema: true, values: "services:\n  Embedding_Service: {}\n",
 			want: []string{"services.Embedding_Service: a service name must be a lowercase DNS label", "rename the key"}},
+		{chart: "gpu-services", name: "gpu-services: device plugin toleration operator Exist", values: "devicePlugin:\n  tolerations:\n    - {operator: Exist}\n",
+			want: []string{"/devicePlugin/tolerations/0/operator", "value must be one of 'Exists', 'Equal'"}},
+		{chart: "gpu-services", name: "gpu-services: priorityClassName not a DNS subdomain", values: "devicePlugin:\n  priorityClassName: Node_Critical\n",
+			want: []string{"/devicePlugin/priorityClassName", subdomainHint}},
 	}
 }
 
@@ -243,6 +358,7 @@ func TestBadValuesAreRejectedWithAMessageThatSaysWhatToFix(t *testing.T) {
 	t.Parallel()
 	cases := badValueCases()
 	require.GreaterOrEqual(t, len(cases), 25)
+	t.Logf("%d bad values, each must be refused", len(cases))
 	for _, bv := range cases {
 		t.Run(bv.name, func(t *testing.T) {
 			t.Parallel()
