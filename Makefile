@@ -92,7 +92,7 @@ bench: ## exporter benchmarks: /metrics latency (p50/p99, allocs) vs fork+exec, 
 	$(GO) test -run '^$$' -bench ExporterRSS -benchtime 1000x ./exporter/cmd/gpu-metrics-exporter/
 
 .PHONY: lint
-lint: tools ## gofmt, go vet, helm lint --strict for every values file
+lint: tools ## gofmt, go vet, helm lint --strict and helm template (the gate for cross-field rules) for every values file
 	$(call say,gofmt)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(call say,go vet ./...)
@@ -104,6 +104,11 @@ lint: tools ## gofmt, go vet, helm lint --strict for every values file
 		printf '\n==> helm lint --strict charts/gpu-services\n'; \
 		helm lint --strict --quiet charts/gpu-services; \
 		for f in values/gpu-services/*.yaml; do echo "helm lint --strict charts/gpu-services -f $$f"; helm lint --strict --quiet charts/gpu-services -f $$f; done; \
+		printf '\n==> helm template (helm lint reports a template fail only as INFO: rendering is the gate for cross-field rules)\n'; \
+		helm template gpu-autoscaling $(CHART) >/dev/null; \
+		for f in values/*.yaml; do echo "helm template $(CHART) -f $$f"; helm template gpu-autoscaling $(CHART) -f $$f >/dev/null; done; \
+		helm template gpu-services charts/gpu-services >/dev/null; \
+		for f in values/gpu-services/*.yaml; do echo "helm template charts/gpu-services -f $$f"; helm template gpu-services charts/gpu-services -f $$f >/dev/null; done; \
 	fi
 
 .PHONY: demo
