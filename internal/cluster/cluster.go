@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -112,12 +113,17 @@ func serverVersion(ctx context.Context, d discovery.DiscoveryInterface, timeout 
 		}
 		done <- answer{version: v.GitVersion}
 	}()
+	noAnswer := fmt.Errorf("no answer to GET /version within %s (raise --timeout if the API server is slow)", timeout)
 	select {
 	case a := <-done:
+		var netErr net.Error
+		if a.err != nil && (errors.Is(a.err, context.DeadlineExceeded) || errors.As(a.err, &netErr) && netErr.Timeout()) {
+			return "", fmt.Errorf("%w: %v", noAnswer, a.err)
+		}
 		return a.version, a.err
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return "", fmt.Errorf("no answer to GET /version within %s (raise --timeout if the API server is slow)", timeout)
+			return "", noAnswer
 		}
 		return "", ctx.Err()
 	}
