@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 	cmclient "k8s.io/metrics/pkg/client/custom_metrics"
 )
@@ -27,9 +29,18 @@ type Options struct {
 	Kubeconfig string
 	Context    string
 	Namespace  string
-	// ReachTimeout bounds the reachability probe made by Connect.
+	// ReachTimeout bounds the reachability probe made by Connect (default
+	// DefaultReachTimeout).
 	ReachTimeout time.Duration
+	// RequestTimeout bounds every request of the clients (and of the Helm
+	// SDK, through the Getter), as kubectl's --request-timeout does; 0: no
+	// bound beyond the callers' contexts.
+	RequestTimeout time.Duration
 }
+
+// DefaultReachTimeout bounds the reachability probe when Options.ReachTimeout
+// is not set.
+const DefaultReachTimeout = 10 * time.Second
 
 // Clients is everything an action needs to talk to one cluster.
 type Clients struct {
@@ -60,13 +71,17 @@ func Connect(ctx context.Context, opts Options) (*Clients, error) {
 	if opts.Namespace != "" {
 		flags.Namespace = &opts.Namespace
 	}
+	if opts.RequestTimeout > 0 {
+		t := opts.RequestTimeout.String()
+		flags.Timeout = &t
+	}
 	cfg, err := flags.ToRESTConfig()
 	if err != nil {
 		return nil, fmt.Errorf("%w: load kubeconfig (set --kubeconfig/--context or $KUBECONFIG): %v", ErrUnreachable, err)
 	}
 	timeout := opts.ReachTimeout
 	if timeout <= 0 {
-		timeout = 10 * time.Second
+		timeout = DefaultReachTimeout
 	}
 	probeCfg := rest.CopyConfig(cfg)
 	probeCfg.Timeout = timeout
@@ -98,16 +113,24 @@ func serverVersion(ctx context.Context, d discovery.DiscoveryInterface, timeout 
 		}
 		done <- answer{version: v.GitVersion}
 	}()
+	noAnswer := fmt.Errorf("no answer to GET /version within %s (raise --timeout if the API server is slow)", timeout)
 	select {
 	case a := <-done:
+		var netErr net.Error
+		if a.err != nil && (errors.Is(a.err, context.DeadlineExceeded) || errors.As(a.err, &netErr) && netErr.Timeout()) {
+			return "", fmt.Errorf("%w: %v", noAnswer, a.err)
+		}
 		return a.version, a.err
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "", noAnswer
+		}
 		return "", ctx.Err()
 	}
 }
 
-// CustomMetricsTimeout bounds each custom.metrics.k8s.io request when the
-// rest.Config sets no timeout of its own.
+// CustomMetricsTimeout bounds each custom.metrics.k8s.io request (less when
+// the rest.Config sets a shorter timeout of its own).
 const CustomMetricsTimeout = 30 * time.Second
 
 // NewClients builds the clients for an already loaded rest.Config.
@@ -129,7 +152,7 @@ func NewClients(getter genericclioptions.RESTClientGetter, cfg *rest.Config, ver
 	// The custom metrics client takes no context: bound each of its requests so
 	// a hung aggregated API (the adapter gone) cannot hang a doctor run.
 	cmCfg := rest.CopyConfig(cfg)
-	if cmCfg.Timeout == 0 {
+	if cmCfg.Timeout == 0 || cmCfg.Timeout > CustomMetricsTimeout {
 		cmCfg.Timeout = CustomMetricsTimeout
 	}
 	custom := cmclient.NewForConfig(cmCfg, mapper, cmclient.NewAvailableAPIsGetter(disco))
@@ -141,4 +164,24 @@ func NewClients(getter genericclioptions.RESTClientGetter, cfg *rest.Config, ver
 		CustomMetrics: custom,
 		ServerVersion: version,
 	}, nil
+}
+
+// ContextNamespace is the namespace that the kubeconfig's context (context,
+// or the current context when empty) names, or "" when it names none or the
+// kubeconfig does not load — Connect then reports the load error. kubeconfig
+// empty follows $KUBECONFIG and ~/.kube/config.
+func ContextNamespace(kubeconfig, context string) string {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	raw, err := rules.Load()
+	if err != nil {
+		return ""
+	}
+	if context == "" {
+		context = raw.CurrentContext
+	}
+	if c, ok := raw.Contexts[context]; ok && c != nil {
+		return c.Namespace
+	}
+	return ""
 }

@@ -11,6 +11,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/cli/values"
 	kubefake "helm.sh/helm/v3/pkg/kube/fake"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage"
@@ -80,6 +81,12 @@ func TestPrepareRejectsBadInput(t *testing.T) {
 		{"values file is a directory", Options{Chart: testChart, ValueFiles: []string{dir}}, "is a directory"},
 		{"invalid YAML", Options{Chart: testChart, ValueFiles: []string{badYAML}}, "fix the YAML file"},
 		{"set without =", Options{Chart: testChart, Set: []string{"replicas"}}, "expected key=value"},
+		{"set with an empty key", Options{Chart: testChart, Set: []string{"=1"}}, `--set "=1": the key "" is empty`},
+		{"set with an empty key after a comma", Options{Chart: testChart, Set: []string{"replicas=2,=1"}}, `the key "" is empty`},
+		{"set with an empty segment", Options{Chart: testChart, Set: []string{".replicas=1"}}, "empty segment"},
+		{"set-string without =", Options{Chart: testChart, SetString: []string{"label"}}, `--set-string "label": expected key=value`},
+		{"set-file without a file", Options{Chart: testChart, SetFile: []string{"label=/nonexistent/label.txt"}}, "--set-file \"label=/nonexistent/label.txt\""},
+		{"set a number where a string is due", Options{Chart: testChart, Set: []string{"label=1"}}, "--set-string KEY=VALUE"},
 		{"schema: wrong type", Options{Chart: testChart, Set: []string{"replicas=abc"}}, "/replicas"},
 		{"schema: unknown key", Options{Chart: testChart, ValueFiles: []string{unknownKey}}, "replicaz"},
 		{"template fails", Options{Chart: testChart, Set: []string{"broken=true"}}, "refuses to render"},
@@ -105,7 +112,7 @@ func TestPrepareRejectsBadInput(t *testing.T) {
 func TestMergeValuesLaterWins(t *testing.T) {
 	a := writeFile(t, "a.yaml", "replicas: 1\nexporter:\n  enabled: true\n  backend: nvml\n")
 	b := writeFile(t, "b.yaml", "exporter:\n  backend: simulated\n")
-	vals, err := MergeValues([]string{a, b}, []string{"replicas=5"})
+	vals, err := MergeValues(values.Options{ValueFiles: []string{a, b}, Values: []string{"replicas=5"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +122,32 @@ func TestMergeValuesLaterWins(t *testing.T) {
 	}
 	if vals["replicas"] != int64(5) {
 		t.Errorf("--set did not win: replicas=%v (%T)", vals["replicas"], vals["replicas"])
+	}
+}
+
+func TestSetStringAndSetFile(t *testing.T) {
+	file := writeFile(t, "label.txt", "from a file")
+	plan, err := Prepare(Options{Chart: testChart, SetString: []string{"label=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Values["label"] != "1" {
+		t.Errorf("--set-string label=1 gave %v (%T), want the string \"1\"", plan.Values["label"], plan.Values["label"])
+	}
+	plan, err = Prepare(Options{Chart: testChart, Set: []string{"label=x"}, SetFile: []string{"label=" + file}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Values["label"] != "from a file" {
+		t.Errorf("--set-file did not win over --set: label=%v", plan.Values["label"])
+	}
+}
+
+func TestSplitTopLevel(t *testing.T) {
+	for in, want := range map[string]string{"a=1,b={x,y}": "a=1|b={x,y}", `a\,b=1,c=2`: `a\,b=1|c=2`, "a=": "a="} {
+		if got := strings.Join(splitTopLevel(in), "|"); got != want {
+			t.Errorf("splitTopLevel(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

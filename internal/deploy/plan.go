@@ -39,7 +39,11 @@ type Options struct {
 	Chart      string
 	ValueFiles []string
 	// Set holds --set expressions (k=v, comma-separated lists allowed).
-	Set     []string
+	Set []string
+	// SetString holds --set-string expressions: every value stays a string.
+	SetString []string
+	// SetFile holds --set-file expressions: k=path, the value is the file's content.
+	SetFile []string
 	Timeout time.Duration
 	// APIServiceWait bounds how long Deploy waits for the release's
 	// APIServices to become Available after Helm's own wait: 0 means the
@@ -108,13 +112,13 @@ func Prepare(opts Options) (*Plan, error) {
 	if err := checkDependencies(chrt); err != nil {
 		return nil, err
 	}
-	vals, err := MergeValues(opts.ValueFiles, opts.Set)
+	vals, err := MergeValues(values.Options{ValueFiles: opts.ValueFiles, Values: opts.Set, StringValues: opts.SetString, FileValues: opts.SetFile})
 	if err != nil {
 		return nil, err
 	}
 	manifest, err := render(opts, chrt, vals)
 	if err != nil {
-		return nil, err
+		return nil, withStringHint(err, opts.Set)
 	}
 	objects, err := ManifestObjects(manifest, opts.Namespace)
 	if err != nil {
@@ -131,10 +135,13 @@ func ValidateNamespace(ns string) error {
 	return nil
 }
 
-// MergeValues reads the values files in order and applies --set expressions
-// on top, as `helm upgrade -f … --set …` does.
-func MergeValues(files, sets []string) (map[string]any, error) {
-	for _, f := range files {
+// MergeValues reads the values files in order and applies the --set,
+// --set-string and --set-file expressions on top, with the precedence of
+// `helm upgrade -f … --set … --set-string … --set-file …` (helm's
+// values.Options). Expressions Helm would silently drop (an empty key, as in
+// `--set =1`) or reject obscurely (no `=`) are refused naming the flag.
+func MergeValues(opts values.Options) (map[string]any, error) {
+	for _, f := range opts.ValueFiles {
 		st, err := os.Stat(f)
 		if err != nil {
 			return nil, invalid("--values %s: %v", f, err)
@@ -143,17 +150,90 @@ func MergeValues(files, sets []string) (map[string]any, error) {
 			return nil, invalid("--values %s is a directory; pass a YAML file", f)
 		}
 	}
-	for _, s := range sets {
-		if !strings.Contains(s, "=") {
-			return nil, invalid("--set %q: expected key=value", s)
+	for _, g := range []struct {
+		flag  string
+		exprs []string
+	}{{"--set", opts.Values}, {"--set-string", opts.StringValues}, {"--set-file", opts.FileValues}} {
+		for _, e := range g.exprs {
+			if err := CheckSetExpression(g.flag, e); err != nil {
+				return nil, err
+			}
 		}
 	}
-	opts := values.Options{ValueFiles: files, Values: sets}
+	for _, e := range opts.FileValues {
+		for _, kv := range splitTopLevel(e) {
+			_, path, _ := strings.Cut(kv, "=")
+			if _, err := os.Stat(path); err != nil {
+				return nil, invalid("--set-file %q: %v (the value after = is the path of a file to read)", e, err)
+			}
+		}
+	}
 	vals, err := opts.MergeValues(getter.Providers{})
 	if err != nil {
 		return nil, invalid("values: %v (fix the YAML file or the --set expression)", err)
 	}
 	return vals, nil
+}
+
+// CheckSetExpression refuses a --set style expression with a part that has
+// no key (`=1`, `a=1,=2`, `.a=1`) or no `=` (`foo`); flag names the flag in
+// the error.
+func CheckSetExpression(flag, expr string) error {
+	if expr == "" {
+		return invalid("%s \"\": expected key=value, e.g. %s replicas=2", flag, flag)
+	}
+	for _, part := range splitTopLevel(expr) {
+		key, _, hasEq := strings.Cut(part, "=")
+		switch {
+		case !hasEq:
+			return invalid("%s %q: expected key=value, e.g. %s %s=VALUE", flag, expr, flag, part)
+		case key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, ".."):
+			return invalid("%s %q: the key %q is empty or has an empty segment; write it as path.to.key=VALUE", flag, expr, key)
+		}
+	}
+	return nil
+}
+
+// splitTopLevel splits a --set expression at its unescaped commas outside
+// {…} lists, the way strvals reads `a=1,b={x,y}`.
+func splitTopLevel(expr string) []string {
+	var parts []string
+	var cur strings.Builder
+	depth := 0
+	for i := 0; i < len(expr); i++ {
+		c := expr[i]
+		switch {
+		case c == '\\' && i+1 < len(expr):
+			cur.WriteByte(c)
+			i++
+			cur.WriteByte(expr[i])
+			continue
+		case c == '{':
+			depth++
+		case c == '}' && depth > 0:
+			depth--
+		case c == ',' && depth == 0:
+			parts = append(parts, cur.String())
+			cur.Reset()
+			continue
+		}
+		cur.WriteByte(c)
+	}
+	return append(parts, cur.String())
+}
+
+// withStringHint adds a --set-string hint to a schema error about a value
+// that must be a string when --set was used: --set turns 1, true or null
+// into numbers, booleans and nulls.
+func withStringHint(err error, sets []string) error {
+	if len(sets) == 0 {
+		return err
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "want string") && !strings.Contains(msg, "Expected: string") {
+		return err
+	}
+	return fmt.Errorf("%w; --set reads 1, true and null as a number, a boolean and null: pass a value that must be a string with --set-string KEY=VALUE", err)
 }
 
 // ResolveChart finds a chart path: absolute as given, else relative to the

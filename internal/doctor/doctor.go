@@ -34,14 +34,36 @@ const (
 // Check is one diagnosis.
 type Check struct {
 	// ID groups checks of the same kind (e.g. "hpa-scaling-active").
-	ID string
+	ID string `json:"id"`
 	// Subject is what was checked (an APIService, an HPA, a node…).
-	Subject string
-	Status  Status
+	Subject string `json:"subject"`
+	Status  Status `json:"status"`
 	// Detail says what was found.
-	Detail string
+	Detail string `json:"detail"`
 	// Fix says what to do; empty for PASS.
-	Fix string
+	Fix string `json:"fix,omitempty"`
+}
+
+// Report is the machine-readable form of a run (`-o json|yaml`).
+type Report struct {
+	Checks  []Check `json:"checks"`
+	Summary Summary `json:"summary"`
+}
+
+// Summary counts the checks by status.
+type Summary struct {
+	Passed   int `json:"passed"`
+	Warnings int `json:"warnings"`
+	Failed   int `json:"failed"`
+}
+
+// NewReport wraps checks with their counts.
+func NewReport(checks []Check) Report {
+	n := Count(checks)
+	if checks == nil {
+		checks = []Check{}
+	}
+	return Report{Checks: checks, Summary: Summary{Passed: n[Pass], Warnings: n[Warn], Failed: n[Fail]}}
 }
 
 // Defaults.

@@ -9,9 +9,11 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"time"
 
 	promapi "github.com/prometheus/client_golang/api"
@@ -41,28 +43,62 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	if o.Action == "deploy" {
 		p, err := deploy.Prepare(deploy.Options{
 			Release: o.Release, Namespace: o.Namespace, Chart: o.Chart,
-			ValueFiles: o.Values, Set: o.Sets, Timeout: o.Timeout, Log: helmLog,
+			ValueFiles: o.Values, Set: o.Sets, SetString: o.SetStrings, SetFile: o.SetFiles, Timeout: o.Timeout, Log: helmLog,
 		})
 		if err != nil {
 			return err
 		}
 		plan = p
 	}
-	clients, err := cluster.Connect(ctx, cluster.Options{Kubeconfig: o.Kubeconfig, Context: o.Context, Namespace: o.Namespace})
+	// --timeout bounds every request (the Helm SDK's too) and the
+	// reachability probe; status and doctor also get it as their deadline.
+	// Deploy and undeploy leave the waiting to Helm, which honours Timeout
+	// and needs time after it to roll an atomic upgrade back.
+	clients, err := cluster.Connect(ctx, cluster.Options{
+		Kubeconfig: o.Kubeconfig, Context: o.Context, Namespace: o.Namespace,
+		ReachTimeout: min(o.Timeout, cluster.DefaultReachTimeout), RequestTimeout: o.Timeout,
+	})
 	if err != nil {
 		return err
 	}
 	switch o.Action {
 	case "deploy":
 		return runDeploy(ctx, o, clients, plan, stdout)
-	case "status":
-		return runStatus(ctx, o, clients, stdout)
 	case "undeploy":
 		return runUndeploy(ctx, o, clients, stdout)
-	case "doctor":
-		return runDoctor(ctx, o, clients, stdout)
 	}
-	return usagef("unknown action %q", o.Action)
+	actx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	switch o.Action {
+	case "status":
+		err = runStatus(actx, o, clients, stdout)
+	case "doctor":
+		err = runDoctor(actx, o, clients, stdout)
+	default:
+		return usagef("unknown action %q", o.Action)
+	}
+	if err != nil && ctx.Err() == nil && (expired(actx) || isTimeout(err)) {
+		var failed *ActionFailed
+		if !errors.As(err, &failed) || failed.Msg != "" {
+			return &ActionFailed{Msg: fmt.Sprintf("%s did not finish within --timeout %s (raise --timeout if the cluster is slow): %v", o.Action, o.Timeout, err)}
+		}
+	}
+	return err
+}
+
+// isTimeout reports whether err is a deadline or a request timeout. The
+// request timeout (--timeout too) can fire just before the action's context
+// notices its deadline.
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
+}
+
+// expired reports whether ctx's deadline has passed, even if its timer has
+// not fired yet.
+func expired(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || (ok && !time.Now().Before(dl))
 }
 
 func runDeploy(ctx context.Context, o *Options, c *cluster.Clients, plan *deploy.Plan, w io.Writer) error {
@@ -107,28 +143,37 @@ func runDeploy(ctx context.Context, o *Options, c *cluster.Clients, plan *deploy
 
 func runStatus(ctx context.Context, o *Options, c *cluster.Clients, w io.Writer) error {
 	rel, err := deploy.Status(c, o.Release, o.Namespace)
+	if err != nil && (expired(ctx) || isTimeout(err)) {
+		return err
+	}
 	if err != nil {
 		return &ActionFailed{Msg: fmt.Sprintf("%v; deploy it with: %s", err, o.Next("deploy"))}
 	}
-	fmt.Fprintf(w, "release %s in %s: revision %d, chart %s-%s (app %s), status %s, last deployed %s\n",
-		rel.Name, rel.Namespace, rel.Version, rel.Chart.Metadata.Name, rel.Chart.Metadata.Version, rel.Chart.Metadata.AppVersion,
-		rel.Info.Status, rel.Info.LastDeployed.UTC().Format(time.RFC3339))
 	states := deploy.APIServiceStates(ctx, c, append(contract.CustomMetricsAPIServices(), contract.ResourceMetricsAPIService))
-	fmt.Fprintln(w, "metrics APIs:")
-	for _, s := range states {
-		state := "Available"
-		if !s.Available {
-			state = fmt.Sprintf("NOT available (%s: %s)", s.Reason, textfmt.OneLine(s.Message))
-		}
-		fmt.Fprintf(w, "  %s %s\n", s.Name, state)
-	}
 	hpas, err := hpastatus.Collect(ctx, c.Kube, o.Namespace)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w)
-	if err := hpastatus.Render(w, hpas, time.Now()); err != nil {
-		return err
+	if o.Output == OutputJSON || o.Output == OutputYAML {
+		if err := encode(w, o.Output, newStatusReport(rel, states, hpas)); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(w, "release %s in %s: revision %d, chart %s-%s (app %s), status %s, last deployed %s\n",
+			rel.Name, rel.Namespace, rel.Version, rel.Chart.Metadata.Name, rel.Chart.Metadata.Version, rel.Chart.Metadata.AppVersion,
+			rel.Info.Status, rel.Info.LastDeployed.UTC().Format(time.RFC3339))
+		fmt.Fprintln(w, "metrics APIs:")
+		for _, s := range states {
+			state := "Available"
+			if !s.Available {
+				state = fmt.Sprintf("NOT available (%s: %s)", s.Reason, textfmt.OneLine(s.Message))
+			}
+			fmt.Fprintf(w, "  %s %s\n", s.Name, state)
+		}
+		fmt.Fprintln(w)
+		if err := hpastatus.Render(w, hpas, time.Now()); err != nil {
+			return err
+		}
 	}
 	if rel.Info.Status.String() != "deployed" {
 		return &ActionFailed{Msg: fmt.Sprintf("release %s is %s, not deployed", rel.Name, rel.Info.Status)}
@@ -172,14 +217,22 @@ func runDoctor(ctx context.Context, o *Options, c *cluster.Clients, w io.Writer)
 		cfg.PrometheusURL = o.PrometheusURL
 	}
 	checks, err := doctor.Run(ctx, cfg)
-	if rerr := doctor.Render(w, checks); rerr != nil {
+	var rerr error
+	where := "above"
+	if o.Output == OutputJSON || o.Output == OutputYAML {
+		rerr = encode(w, o.Output, doctor.NewReport(checks))
+		where = "in the report"
+	} else {
+		rerr = doctor.Render(w, checks)
+	}
+	if rerr != nil {
 		return rerr
 	}
 	if err != nil {
 		return err
 	}
 	if doctor.Failed(checks) {
-		return &ActionFailed{Msg: fmt.Sprintf("%d checks failed; apply the fixes above and run: %s", doctor.Count(checks)[doctor.Fail], o.Next("doctor"))}
+		return &ActionFailed{Msg: fmt.Sprintf("%d checks failed; apply the fixes %s and run: %s", doctor.Count(checks)[doctor.Fail], where, o.Next("doctor"))}
 	}
 	return nil
 }

@@ -27,12 +27,29 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 // Actions are the values of --action.
 var Actions = []string{"deploy", "status", "undeploy", "doctor"}
 
+// Outputs are the values of -o/--output (status and doctor).
+var Outputs = []string{OutputTable, OutputJSON, OutputYAML}
+
+// Output formats.
+const (
+	OutputTable = "table"
+	OutputJSON  = "json"
+	OutputYAML  = "yaml"
+)
+
 // Options are the command's flags.
 type Options struct {
-	Action          string
-	Values          []string
-	Sets            []string
-	Namespace       string
+	Action     string
+	Values     []string
+	Sets       []string
+	SetStrings []string
+	SetFiles   []string
+	// Output is table (default), json or yaml; status and doctor only.
+	Output    string
+	Namespace string
+	// NamespaceSource says where Namespace came from (ResolveNamespace);
+	// empty: given directly.
+	NamespaceSource string
 	Release         string
 	Chart           string
 	Kubeconfig      string
@@ -64,13 +81,25 @@ func (o *Options) Validate() error {
 	if !valid {
 		return usagef("--action %q is not one of %s", o.Action, strings.Join(Actions, ", "))
 	}
-	if o.Action != "deploy" && (len(o.Values) > 0 || len(o.Sets) > 0) {
-		return usagef("--values and --set only apply to --action deploy")
+	if o.Action != "deploy" && (len(o.Values) > 0 || len(o.Sets) > 0 || len(o.SetStrings) > 0 || len(o.SetFiles) > 0) {
+		return usagef("--values, --set, --set-string and --set-file only apply to --action deploy")
+	}
+	switch o.Output {
+	case "", OutputTable:
+	case OutputJSON, OutputYAML:
+		if o.Action != "status" && o.Action != "doctor" {
+			return usagef("-o %s only applies to --action status and --action doctor; drop -o for %s", o.Output, o.Action)
+		}
+	default:
+		return usagef("-o %q is not one of %s", o.Output, strings.Join(Outputs, ", "))
 	}
 	if o.Timeout <= 0 {
 		return usagef("--timeout must be positive, e.g. --timeout 5m")
 	}
 	if err := deploy.ValidateNamespace(o.Namespace); err != nil {
+		if o.NamespaceSource != "" && o.NamespaceSource != NamespaceFromFlag {
+			return usagef("%v (the namespace came from %s; pass --namespace to override it)", err, o.NamespaceSource)
+		}
 		return usageError{err}
 	}
 	if o.Release == "" {
@@ -89,6 +118,32 @@ func (o *Options) Validate() error {
 		return usagef("--flap-threshold must be at least 1")
 	}
 	return nil
+}
+
+// Namespace sources, in the order ResolveNamespace tries them.
+const (
+	NamespaceFromFlag       = "--namespace"
+	NamespaceFromHelmEnv    = "$HELM_NAMESPACE"
+	NamespaceFromKubeconfig = "the kubeconfig context"
+	NamespaceFromDefault    = "the default"
+)
+
+// ResolveNamespace picks the release namespace as helm does, with the
+// project's default in place of "default": an explicit --namespace, else
+// $HELM_NAMESPACE (helmNamespace), else the namespace of the kubeconfig
+// context (kubeconfig and kubeContext as given on the command line), else
+// contract.DefaultNamespace. It returns the namespace and where it came from.
+func ResolveNamespace(flagValue string, flagSet bool, helmNamespace, kubeconfig, kubeContext string) (string, string) {
+	switch {
+	case flagSet:
+		return flagValue, NamespaceFromFlag
+	case helmNamespace != "":
+		return helmNamespace, NamespaceFromHelmEnv
+	}
+	if ns := cluster.ContextNamespace(kubeconfig, kubeContext); ns != "" {
+		return ns, NamespaceFromKubeconfig
+	}
+	return contract.DefaultNamespace, NamespaceFromDefault
 }
 
 // ActionFailed: the action ran and found or caused a failure, already

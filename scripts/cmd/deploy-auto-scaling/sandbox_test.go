@@ -239,11 +239,14 @@ func TestActionsOnSandbox(t *testing.T) {
 	})
 }
 
+// noEnv is an empty environment: no $HELM_NAMESPACE from the developer's shell.
+func noEnv(string) string { return "" }
+
 // mustRun runs the command and checks its exit code; it returns stdout+stderr.
 func mustRun(t *testing.T, ctx context.Context, want int, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(ctx, args, &stdout, &stderr)
+	code := run(ctx, args, noEnv, &stdout, &stderr)
 	out := stdout.String() + stderr.String()
 	if code != want {
 		t.Fatalf("deploy-auto-scaling %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
@@ -259,7 +262,7 @@ func eventuallyRun(t *testing.T, ctx context.Context, timeout time.Duration, wan
 	start := time.Now()
 	for {
 		var stdout, stderr bytes.Buffer
-		code := run(ctx, args, &stdout, &stderr)
+		code := run(ctx, args, noEnv, &stdout, &stderr)
 		out := stdout.String() + stderr.String()
 		if code == want && strings.Contains(out, text) {
 			t.Logf("figure: %s → exit %d with %q after %s", args[1], want, text, time.Since(start).Round(100*time.Millisecond))
