@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,14 +85,85 @@ func TestParseConfigErrorsSayWhatToFix(t *testing.T) {
 		{[]string{"--proc-path=/does/not/exist"}, nil, "mount the host's /proc there"},
 		{[]string{"extra"}, nil, "unexpected arguments"},
 		{nil, map[string]string{"EXPORTER_COLLECTION_INTERVAL": "soon"}, "EXPORTER_COLLECTION_INTERVAL=\"soon\" (for --collection-interval)"},
-		{[]string{"--collection-interval=often"}, nil, "invalid value"},
+		{[]string{"--collection-interval=often"}, nil, `--collection-interval: "often" is not a duration: write a number with a unit, like 30s`},
+		{[]string{"--collection-interval=5"}, nil, `--collection-interval: "5" is not a duration: write a number with a unit, like 30s`},
+		{[]string{"--pod-resources-timeout=2"}, nil, `--pod-resources-timeout: "2" is not a duration`},
+		{nil, map[string]string{"EXPORTER_POD_RESOURCES_TIMEOUT": "2"}, `EXPORTER_POD_RESOURCES_TIMEOUT="2" (for --pod-resources-timeout): "2" is not a duration: write a number with a unit, like 30s`},
+		{[]string{"--simulation-gpus=many"}, nil, `--simulation-gpus: "many" is not a whole number`},
+		{[]string{"--runtime-metrics=maybe"}, nil, `--runtime-metrics: "maybe" is not true or false`},
+		{[]string{"--no-such-flag"}, nil, "flag provided but not defined: --no-such-flag (run with --help for the flags)"},
+		{[]string{"--web.max-connections=0"}, nil, "--web.max-connections 0: use at least 1"},
+		{[]string{"--web.config.file=/does/not/exist.yml"}, nil, "--web.config.file /does/not/exist.yml:"},
+		{[]string{"--web.listen-address="}, nil, "--web.listen-address must not be empty"},
 	}
+	oneDash := regexp.MustCompile(`(^|[\s("])-[a-z]`)
 	for _, c := range cases {
 		var out bytes.Buffer
 		_, err := parseConfig(c.args, env(c.env), &out)
 		if err == nil || !strings.Contains(err.Error()+out.String(), c.want) {
 			t.Errorf("parseConfig(%q, %v) error = %v, want it to mention %q", c.args, c.env, err, c.want)
 		}
+		if err != nil && oneDash.MatchString(err.Error()+out.String()) {
+			t.Errorf("parseConfig(%q, %v) names a flag with one dash: %v", c.args, c.env, err)
+		}
+	}
+}
+
+func TestParseConfigWebFlags(t *testing.T) {
+	cfg, err := parseConfig(nil, env(map[string]string{"NODE_NAME": "n"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ListenAddress != ":9400" || cfg.WebConfigFile != "" || cfg.MaxConnections != 64 || cfg.Version {
+		t.Fatalf("web defaults = %+v", cfg)
+	}
+	webConfig := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(webConfig, []byte("basic_auth_users:\n  prometheus: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"new flag", []string{"--web.listen-address=:9501"}, nil, ":9501"},
+		{"alias flag", []string{"--listen-address=:9502"}, nil, ":9502"},
+		{"new env", nil, map[string]string{"EXPORTER_WEB_LISTEN_ADDRESS": ":9503"}, ":9503"},
+		{"old env", nil, map[string]string{"EXPORTER_LISTEN_ADDRESS": ":9504"}, ":9504"},
+		{"flag wins over env", []string{"--listen-address=:9505"}, map[string]string{"EXPORTER_WEB_LISTEN_ADDRESS": ":9503"}, ":9505"},
+	} {
+		e := map[string]string{"NODE_NAME": "n"}
+		maps.Copy(e, c.env)
+		cfg, err := parseConfig(c.args, env(e), io.Discard)
+		if err != nil || cfg.ListenAddress != c.want {
+			t.Errorf("%s: listen address %q, %v; want %q", c.name, cfg.ListenAddress, err, c.want)
+		}
+	}
+	cfg, err = parseConfig([]string{"--web.max-connections=8"}, env(map[string]string{"NODE_NAME": "n", "EXPORTER_WEB_CONFIG_FILE": webConfig}), io.Discard)
+	if err != nil || cfg.MaxConnections != 8 || cfg.WebConfigFile != webConfig {
+		t.Fatalf("web flags: %+v, %v", cfg, err)
+	}
+	if err := os.WriteFile(webConfig, []byte("tls_server_config:\n  cert_file: /nope.crt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseConfig([]string{"--web.config.file=" + webConfig}, env(map[string]string{"NODE_NAME": "n"}), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "--web.config.file "+webConfig) {
+		t.Fatalf("invalid web config file: %v", err)
+	}
+	var usage bytes.Buffer
+	if _, err := parseConfig([]string{"--help"}, env(nil), &usage); !errors.Is(err, flag.ErrHelp) ||
+		!strings.Contains(usage.String(), "--listen-address [EXPORTER_LISTEN_ADDRESS]") || !strings.Contains(usage.String(), "--web.listen-address [EXPORTER_WEB_LISTEN_ADDRESS]") ||
+		!strings.Contains(usage.String(), "--web.max-connections [EXPORTER_WEB_MAX_CONNECTIONS] (default \"64\")") || !strings.Contains(usage.String(), "--version (default \"false\")") {
+		t.Fatalf("usage: %v\n%s", err, usage.String())
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	var out bytes.Buffer
+	if c := run(context.Background(), []string{"--version"}, env(nil), &out, nil); c != 0 ||
+		!strings.Contains(out.String(), "gpu-metrics-exporter, version") || !strings.Contains(out.String(), "go version:") {
+		t.Fatalf("--version: exit %d, %q", c, out.String())
 	}
 }
 
@@ -219,7 +294,7 @@ func TestRunSimulatedEndToEnd(t *testing.T) {
 	if code, body := get(t, base+"/healthz"); code != http.StatusOK || !strings.Contains(body, "ok") {
 		t.Fatalf("/healthz = %d %q", code, body)
 	}
-	if code, body := get(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "gpu-node-1") || !strings.Contains(body, `href="metrics"`) {
+	if code, body := get(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "gpu-node-1") || !strings.Contains(body, `href="/metrics"`) {
 		t.Fatalf("/ = %d %q", code, body)
 	}
 	if code, _ := get(t, base+"/nope"); code != http.StatusNotFound {
@@ -304,7 +379,7 @@ func TestRunExitCodes(t *testing.T) {
 	}
 	out.Reset()
 	if c := run(context.Background(), []string{"--listen-address=256.0.0.1:1", "--pod-resources-socket="}, env(nil), &out, nil); c != 1 ||
-		!strings.Contains(out.String(), "--listen-address") {
+		!strings.Contains(out.String(), "--web.listen-address 256.0.0.1:1") {
 		t.Fatalf("unusable listen address: exit %d, %q", c, out.String())
 	}
 }
