@@ -384,26 +384,56 @@ func TestRunExitCodes(t *testing.T) {
 	}
 }
 
-// TestBinaryGracefulSIGTERM builds the real binary and checks it exits 0 on
-// SIGTERM.
+// startBinary starts the built exporter with args and returns its address
+// (from the "serving" log line) and its stderr; the process is killed when
+// the test ends if it is still running.
+func startBinary(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
+	t.Helper()
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, args...)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // an error once the test made it exit
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if _, rest, ok := strings.Cut(line, "msg=serving address="); ok {
+				addr, _, _ := strings.Cut(rest, " ")
+				return cmd, addr, stderr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("binary did not start: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestBinaryGracefulSIGTERM builds the real binary and checks that SIGHUP
+// reloads (the process keeps serving) and SIGTERM exits 0.
 func TestBinaryGracefulSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	bin := buildBinary(t)
-	cmd := exec.Command(bin, "--listen-address=127.0.0.1:0", "--backend=simulated", "--pod-resources-socket=", "--node-name=n")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	cmd, addr, stderr := startBinary(t, "--listen-address=127.0.0.1:0", "--backend=simulated", "--pod-resources-socket=", "--node-name=n")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stderr.String(), "msg=serving") {
+	for !strings.Contains(stderr.String(), "SIGHUP: nothing to reload") {
 		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("binary did not start: %s", stderr.String())
+			t.Fatalf("no SIGHUP log line: %s", stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if code, _ := get(t, "http://"+addr+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz after SIGHUP = %d", code)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
