@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"os"
@@ -518,5 +519,30 @@ func TestShutdownWithHungCollection(t *testing.T) {
 	// Unblock the stuck reader so it does not outlive the test.
 	if err := os.WriteFile(fifo, nil, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestSIGHUPRevalidatesTheWebConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(file, []byte("basic_auth_users:\n  prometheus: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	hup := make(chan os.Signal)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); watchSIGHUP(ctx, hup, file, slog.New(slog.NewTextHandler(logs, nil))) }()
+	hup <- syscall.SIGHUP
+	if err := os.WriteFile(file, []byte("basic_auth_users: [not, a, map]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup <- syscall.SIGHUP
+	hup <- syscall.SIGHUP // unbuffered: returns once the previous one was handled
+	cancel()
+	<-done
+	out := logs.String()
+	if !strings.Contains(out, `level=INFO msg="SIGHUP: web config file is valid`) ||
+		!strings.Contains(out, `level=ERROR msg="SIGHUP: web config file is invalid; new connections will fail until it is fixed" file=`+file) {
+		t.Fatalf("SIGHUP logs:\n%s", out)
 	}
 }
