@@ -54,10 +54,9 @@ type Config struct {
 	// backend re-reads its simulation file there).
 	Reload func() error
 	// Owners, when set, attributes GPUs to containers; nil disables it.
-	Owners  OwnerLister
-	Host    HostReader
-	Logger  *slog.Logger
-	Version string
+	Owners OwnerLister
+	Host   HostReader
+	Logger *slog.Logger
 }
 
 type errorKey struct{ source, reason string }
@@ -117,9 +116,6 @@ func New(cfg Config) (*Collector, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Version == "" {
-		cfg.Version = "dev"
 	}
 	c := &Collector{cfg: cfg, log: cfg.Logger, start: time.Now(), errCounts: map[errorKey]uint64{}, descs: newDescs()}
 	c.snap.Store(&snapshot{})

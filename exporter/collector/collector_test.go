@@ -96,7 +96,6 @@ func newStack(t *testing.T, file string, timeout time.Duration) *stack {
 		Reload:   sim.Reload,
 		Owners:   client,
 		Host:     hostmetrics.NewReader(fakeProc(t)),
-		Version:  "test",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +299,7 @@ func TestLibraryMissing(t *testing.T) {
 		},
 	}
 	coll, err := collector.New(collector.Config{NodeName: "node-a", Backend: "nvml", Interval: 30 * time.Second,
-		GPU: gpu.NewReader(lib, 30*time.Second), Host: hostmetrics.NewReader(fakeProc(t)), Version: "test"})
+		GPU: gpu.NewReader(lib, 30*time.Second), Host: hostmetrics.NewReader(fakeProc(t))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +329,7 @@ func TestDeviceCountErrorReason(t *testing.T) {
 		DeviceGetCountFunc: func() (int, nvml.Return) { return 0, nvml.ERROR_DRIVER_NOT_LOADED },
 	}
 	coll, err := collector.New(collector.Config{NodeName: "node-a", Backend: "nvml", Interval: 30 * time.Second,
-		GPU: gpu.NewReader(lib, 30*time.Second), Host: hostmetrics.NewReader(fakeProc(t)), Version: "test"})
+		GPU: gpu.NewReader(lib, 30*time.Second), Host: hostmetrics.NewReader(fakeProc(t))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"runtime"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources"
@@ -14,7 +12,7 @@ type descs struct {
 	cpu, mem                      *prometheus.Desc
 	up, podResourcesUp, gpus      *prometheus.Desc
 	errors, collections           *prometheus.Desc
-	duration, timestamp, build    *prometheus.Desc
+	duration, timestamp           *prometheus.Desc
 }
 
 var gpuLabels = []string{"gpu", "uuid", "model", "node", "namespace", "pod", "container"}
@@ -48,8 +46,6 @@ func newDescs() descs {
 			"Duration of the last collection.", nil, nil),
 		timestamp: prometheus.NewDesc("gpu_exporter_last_collection_timestamp_seconds",
 			"Unix time the last collection finished.", nil, nil),
-		build: prometheus.NewDesc("gpu_exporter_build_info",
-			"Build information; the value is always 1.", []string{"version", "goversion"}, nil),
 	}
 }
 
@@ -57,7 +53,7 @@ func newDescs() descs {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.descs
 	for _, desc := range []*prometheus.Desc{d.util, d.memUsed, d.memTotal, d.temp, d.cpu, d.mem,
-		d.up, d.podResourcesUp, d.gpus, d.errors, d.collections, d.duration, d.timestamp, d.build} {
+		d.up, d.podResourcesUp, d.gpus, d.errors, d.collections, d.duration, d.timestamp} {
 		ch <- desc
 	}
 }
@@ -70,7 +66,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	node := c.cfg.NodeName
 	gauge := prometheus.GaugeValue
 
-	ch <- prometheus.MustNewConstMetric(d.build, gauge, 1, c.cfg.Version, runtime.Version())
 	ch <- prometheus.MustNewConstMetric(d.up, gauge, boolFloat(s.gpuUp), c.cfg.Backend)
 	if !s.done {
 		return

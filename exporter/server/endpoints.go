@@ -5,10 +5,16 @@ import (
 	"html"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/exporter-toolkit/web"
 )
 
 // newMux routes the exporter's endpoints; anything else is a 404.
-func newMux(metrics http.Handler, cfg Config) *http.ServeMux {
+func newMux(metrics http.Handler, cfg Config) (*http.ServeMux, error) {
+	landing, err := landingPage(cfg)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -19,25 +25,26 @@ func newMux(metrics http.Handler, cfg Config) *http.ServeMux {
 		ok, msg := cfg.Source.Ready()
 		writeStatus(w, ok, msg)
 	})
-	mux.Handle("GET /{$}", landingPage(cfg.NodeName, cfg.Backend, cfg.Interval))
-	return mux
+	mux.Handle("GET /{$}", landing)
+	return mux, nil
 }
 
-// landingPage links the endpoints and says what this exporter collects.
-func landingPage(node, backend string, interval time.Duration) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, `<!DOCTYPE html>
-<html><head><title>GPU metrics exporter</title></head><body>
-<h1>GPU metrics exporter</h1>
-<p>Node %s, backend %s, collection every %s.</p>
-<ul>
-<li><a href="metrics">/metrics</a> Prometheus metrics</li>
-<li><a href="healthz">/healthz</a> liveness (the collection loop is running)</li>
-<li><a href="readyz">/readyz</a> readiness (the GPU backend answered)</li>
-</ul></body></html>
-`, html.EscapeString(node), html.EscapeString(backend), interval)
-	}
+// landingPage is exporter-toolkit's landing page: it links the endpoints and
+// says what this exporter collects. The toolkit renders it with text/template,
+// so the values are HTML-escaped here.
+func landingPage(cfg Config) (http.Handler, error) {
+	return web.NewLandingPage(web.LandingConfig{
+		Name: "GPU metrics exporter",
+		Description: html.EscapeString(fmt.Sprintf("Node %s, backend %s, collection every %s.",
+			cfg.NodeName, cfg.Backend, cfg.Interval)),
+		Version:   html.EscapeString(cfg.Version),
+		Profiling: "false",
+		Links: []web.LandingLinks{
+			{Address: "metrics", Text: "Metrics", Description: "Prometheus metrics"},
+			{Address: "healthz", Text: "Liveness", Description: "the collection loop is running"},
+			{Address: "readyz", Text: "Readiness", Description: "the GPU backend answered"},
+		},
+	})
 }
 
 // writeStatus answers a health check: 200 or 503, with the reason as text.

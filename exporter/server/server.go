@@ -8,6 +8,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -19,6 +20,16 @@ import (
 // DefaultShutdownTimeout bounds how long in-flight requests may take once
 // Serve's context is done, when Config.ShutdownTimeout is zero.
 const DefaultShutdownTimeout = 5 * time.Second
+
+// MaxHeaderBytes caps the request headers the server reads (Go's default is
+// 1 MiB per connection); a scrape sends well under 1 KiB. Larger headers are
+// answered 431 and the connection is closed.
+const MaxHeaderBytes = 16 << 10
+
+// DefaultMaxConnections bounds the connections served at once when
+// Config.MaxConnections is zero; further connections wait in the kernel's
+// accept queue until a slot frees.
+const DefaultMaxConnections = 64
 
 // Source is what the server needs from the collector (collector.Collector).
 type Source interface {
@@ -54,6 +65,19 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown of Serve; zero means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Registerer, if not nil, receives promhttp's own
+	// promhttp_metric_handler_errors_total{cause}: gather and encoding
+	// errors of /metrics (logged as well).
+	Registerer prometheus.Registerer
+	// WebConfigFile is an exporter-toolkit web configuration (TLS, basic
+	// auth); empty serves plain HTTP without authentication. The toolkit
+	// re-reads it for every connection and request.
+	WebConfigFile string
+	// MaxConnections bounds the connections Serve handles at once; zero
+	// means DefaultMaxConnections.
+	MaxConnections int
+	// Version is shown on the landing page.
+	Version string
 }
 
 // Server is the exporter's http.Handler; Serve runs it on a listener.
@@ -61,6 +85,8 @@ type Server struct {
 	handler         http.Handler
 	log             *slog.Logger
 	shutdownTimeout time.Duration
+	webConfigFile   string
+	maxConnections  int
 	unsubscribe     func()
 }
 
@@ -76,11 +102,24 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	s := &Server{log: cfg.Logger, shutdownTimeout: cfg.ShutdownTimeout, unsubscribe: func() {}}
-	var metrics http.Handler = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	s := &Server{log: cfg.Logger, shutdownTimeout: cfg.ShutdownTimeout, webConfigFile: cfg.WebConfigFile,
+		maxConnections: cfg.MaxConnections, unsubscribe: func() {}}
+	// Gather and encoding errors are logged and counted; with
+	// ContinueOnError the series that could be gathered are still served
+	// (the rest vanish, hence the counter). With the render cache below they
+	// happen once per collection, when the body is rendered.
+	opts := promhttp.HandlerOpts{
+		ErrorLog:            promLogger{cfg.Logger},
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: 64,
-	})
+	}
+	if cfg.Registerer != nil {
+		opts.Registry = cfg.Registerer
+	}
+	var metrics http.Handler = promhttp.HandlerFor(cfg.Gatherer, opts)
 	if !cfg.RuntimeMetrics {
 		// Without the go_*/process_* collectors every series comes from the
 		// collector's snapshot, so the encoding can be reused until the
@@ -89,8 +128,20 @@ func New(cfg Config) (*Server, error) {
 		s.unsubscribe = cfg.Source.Subscribe(cache.Refresh)
 		metrics = cache
 	}
-	s.handler = newMux(metrics, cfg)
+	mux, err := newMux(metrics, cfg)
+	if err != nil {
+		s.unsubscribe()
+		return nil, fmt.Errorf("landing page: %w", err)
+	}
+	s.handler = mux
 	return s, nil
+}
+
+// promLogger passes promhttp's error messages to slog.
+type promLogger struct{ log *slog.Logger }
+
+func (l promLogger) Println(v ...any) {
+	l.log.Error("serving /metrics", "err", fmt.Sprint(v...))
 }
 
 // ServeHTTP implements http.Handler.

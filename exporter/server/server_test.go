@@ -157,9 +157,11 @@ func TestLandingPageAndRoutes(t *testing.T) {
 	srv, _, _ := newTestServer(t, false)
 	rec := request(srv, http.MethodGet, "/")
 	body := rec.Body.String()
-	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" ||
-		!strings.Contains(body, "<p>Node gpu-node-&lt;1&gt;, backend simulated, collection every 15s.</p>") ||
-		!strings.Contains(body, `<a href="metrics">/metrics</a>`) || !strings.Contains(body, `<a href="readyz">/readyz</a>`) {
+	// exporter-toolkit's landing page; the node name is escaped.
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") ||
+		!strings.Contains(body, "<h2>Node gpu-node-&lt;1&gt;, backend simulated, collection every 15s.</h2>") ||
+		!strings.Contains(body, `<a href="/metrics">Metrics</a>`) || !strings.Contains(body, `<a href="/readyz">Readiness</a>`) ||
+		!strings.Contains(body, `<a href="/healthz">Liveness</a>`) || strings.Contains(body, "pprof/heap") {
 		t.Fatalf("/ = %d %q", rec.Code, body)
 	}
 	if rec := request(srv, http.MethodGet, "/nope"); rec.Code != http.StatusNotFound {

@@ -57,7 +57,7 @@ func Catalog() []Spec {
 				// go-nvml's headers use deprecated declarations.
 				CFlags: "-O2 -g -Wno-deprecated-declarations",
 				// grpcnotrace keeps grpc's unused x/net/trace (and html/template) out: -4 MB.
-				Tags: []string{"grpcnotrace"}, VersionVar: "main.version",
+				Tags: []string{"grpcnotrace"}, VersionVar: "github.com/prometheus/common/version.Version",
 			}},
 			// glibc for cgo (go-nvml dlopen()s libnvidia-ml.so.1, which the NVIDIA
 			// container toolkit injects and registers with ldconfig).

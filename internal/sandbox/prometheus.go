@@ -27,6 +27,11 @@ type ScrapeJob struct {
 	ScrapeTimeout  time.Duration
 	// Relabel are Prometheus relabel_configs applied to the targets.
 	Relabel []map[string]any
+	// TLSConfig and BasicAuth, when set, are Prometheus' tls_config and
+	// basic_auth of the scrape (file paths: SyncServiceMonitors writes the
+	// referenced Secrets' keys into the sandbox's state folder).
+	TLSConfig map[string]any
+	BasicAuth map[string]any
 }
 
 type promYAML struct {
@@ -44,6 +49,8 @@ type promScrape struct {
 	StaticConfigs  []promStatic     `json:"static_configs,omitempty"`
 	KubernetesSD   []promK8sSD      `json:"kubernetes_sd_configs,omitempty"`
 	RelabelConfigs []map[string]any `json:"relabel_configs,omitempty"`
+	TLSConfig      map[string]any   `json:"tls_config,omitempty"`
+	BasicAuth      map[string]any   `json:"basic_auth,omitempty"`
 }
 
 type promStatic struct {
@@ -102,7 +109,7 @@ func (s *Sandbox) writePrometheusConfig() error {
 		"ca_file": s.pki.Path("ca.crt"), "cert_file": s.pki.Path("prometheus.crt"), "key_file": s.pki.Path("prometheus.key")}}
 	for _, j := range jobs {
 		sc := promScrape{JobName: j.Name, HonorLabels: j.HonorLabels, MetricsPath: j.MetricsPath, Scheme: j.Scheme,
-			RelabelConfigs: j.Relabel}
+			RelabelConfigs: j.Relabel, TLSConfig: j.TLSConfig, BasicAuth: j.BasicAuth}
 		if j.ScrapeInterval > 0 {
 			sc.ScrapeInterval = j.ScrapeInterval.String()
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -79,10 +81,36 @@ func (s *Sandbox) SyncServiceMonitors(ctx context.Context) error {
 	if err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
 		return fmt.Errorf("list ServiceMonitors: %w", err)
 	}
+	cs, err := s.Clientset()
+	if err != nil {
+		return err
+	}
+	files := &secretFiles{dir: filepath.Join(s.opts.Dir, "config", "scrape-secrets"), get: func(ctx context.Context, kind, ns, name, key string) ([]byte, error) {
+		switch kind {
+		case "configMap":
+			cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			if v, ok := cm.Data[key]; ok {
+				return []byte(v), nil
+			}
+			return nil, fmt.Errorf("ConfigMap %s/%s has no key %q", ns, name, key)
+		default:
+			sec, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			if v, ok := sec.Data[key]; ok {
+				return v, nil
+			}
+			return nil, fmt.Errorf("Secret %s/%s has no key %q", ns, name, key)
+		}
+	}}
 	var jobs []ScrapeJob
 	if list != nil {
 		for i := range list.Items {
-			js, err := scrapeJobsFromServiceMonitor(&list.Items[i])
+			js, err := scrapeJobsFromServiceMonitor(ctx, &list.Items[i], files.write)
 			if err != nil {
 				return err
 			}
@@ -96,9 +124,12 @@ func (s *Sandbox) SyncServiceMonitors(ctx context.Context) error {
 // endpoints-role job per endpoint, as prometheus-operator generates them:
 // keep the selected Services' endpoints on the named port, label targets
 // with namespace, service, pod, container and endpoint, job = the Service
-// name, then path, scheme, honorLabels, interval, timeout and the
-// endpoint's relabelings. Unsupported fields are reported, not ignored.
-func scrapeJobsFromServiceMonitor(sm *unstructured.Unstructured) ([]ScrapeJob, error) {
+// name, then path, scheme, honorLabels, interval, timeout, tlsConfig,
+// basicAuth and the endpoint's relabelings. Unsupported fields are reported,
+// not ignored. file materializes a Secret or ConfigMap key (kind "secret" or
+// "configMap", in the ServiceMonitor's namespace, as prometheus-operator
+// reads them) and returns the path Prometheus reads it from.
+func scrapeJobsFromServiceMonitor(ctx context.Context, sm *unstructured.Unstructured, file keyFile) ([]ScrapeJob, error) {
 	where := "ServiceMonitor " + sm.GetNamespace() + "/" + sm.GetName()
 	eps, found, err := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
 	if err != nil || !found || len(eps) == 0 {
@@ -114,7 +145,7 @@ func scrapeJobsFromServiceMonitor(sm *unstructured.Unstructured) ([]ScrapeJob, e
 		if !ok {
 			return nil, fmt.Errorf("%s: endpoint %d is not an object", where, i)
 		}
-		job, err := endpointJob(ep)
+		job, err := endpointJob(ctx, ep, sm.GetNamespace(), file)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
@@ -181,9 +212,105 @@ func sanitizeLabel(k string) string {
 	return regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(k, "_")
 }
 
+// keyFile writes the key of a Secret or ConfigMap ("secret", "configMap")
+// of namespace ns to a file and returns its path.
+type keyFile func(ctx context.Context, kind, ns, name, key string) (string, error)
+
+// secretFiles writes referenced keys below dir, one file per key, readable
+// by the sandbox's user only.
+type secretFiles struct {
+	dir string
+	get func(ctx context.Context, kind, ns, name, key string) ([]byte, error)
+}
+
+func (f *secretFiles) write(ctx context.Context, kind, ns, name, key string) (string, error) {
+	data, err := f.get(ctx, kind, ns, name, key)
+	if err != nil {
+		return "", fmt.Errorf("read %s %s/%s key %s: %w", kind, ns, name, key, err)
+	}
+	if err := os.MkdirAll(f.dir, 0o700); err != nil {
+		return "", fmt.Errorf("scrape secrets folder: %w", err)
+	}
+	path := filepath.Join(f.dir, sanitizeLabel(strings.Join([]string{kind, ns, name, key}, "_")))
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return "", fmt.Errorf("write %s %s/%s key %s: %w", kind, ns, name, key, err)
+	}
+	return path, nil
+}
+
+// selectorFile materializes a {name, key} selector found at field.
+func selectorFile(ctx context.Context, file keyFile, kind, ns, field string, sel any) (string, error) {
+	m, ok := sel.(map[string]any)
+	name, _ := m["name"].(string)
+	key, _ := m["key"].(string)
+	if !ok || name == "" || key == "" {
+		return "", fmt.Errorf("%s needs a name and a key", field)
+	}
+	return file(ctx, kind, ns, name, key)
+}
+
+// tlsConfig translates an endpoint's tlsConfig (SafeTLSConfig: ca and cert
+// from a Secret or ConfigMap, keySecret, serverName, insecureSkipVerify).
+func tlsConfig(ctx context.Context, tc map[string]any, ns string, file keyFile) (map[string]any, error) {
+	out := map[string]any{}
+	for k, v := range tc {
+		switch k {
+		case "serverName":
+			out["server_name"] = v
+		case "insecureSkipVerify":
+			out["insecure_skip_verify"] = v
+		case "ca", "cert":
+			src, _ := v.(map[string]any)
+			if len(src) != 1 {
+				return nil, fmt.Errorf("tlsConfig.%s needs exactly one of secret or configMap", k)
+			}
+			for kind, sel := range src {
+				if kind != "secret" && kind != "configMap" {
+					return nil, fmt.Errorf("tlsConfig.%s.%s is not translated by the sandbox", k, kind)
+				}
+				path, err := selectorFile(ctx, file, kind, ns, "tlsConfig."+k+"."+kind, sel)
+				if err != nil {
+					return nil, err
+				}
+				out[k+"_file"] = path
+			}
+		case "keySecret":
+			path, err := selectorFile(ctx, file, "secret", ns, "tlsConfig.keySecret", v)
+			if err != nil {
+				return nil, err
+			}
+			out["key_file"] = path
+		default:
+			return nil, fmt.Errorf("tlsConfig field %s is not translated by the sandbox", k)
+		}
+	}
+	return out, nil
+}
+
+// basicAuth translates an endpoint's basicAuth (username and password
+// Secret key selectors) into username_file and password_file.
+func basicAuth(ctx context.Context, ba map[string]any, ns string, file keyFile) (map[string]any, error) {
+	out := map[string]any{}
+	for k, v := range ba {
+		if k != "username" && k != "password" {
+			return nil, fmt.Errorf("basicAuth field %s is not translated by the sandbox", k)
+		}
+		path, err := selectorFile(ctx, file, "secret", ns, "basicAuth."+k, v)
+		if err != nil {
+			return nil, err
+		}
+		out[k+"_file"] = path
+	}
+	if len(out) != 2 {
+		return nil, fmt.Errorf("basicAuth needs username and password")
+	}
+	return out, nil
+}
+
 // endpointJob translates one endpoint's path, scheme, honorLabels,
-// interval, timeout and relabelings.
-func endpointJob(ep map[string]any) (ScrapeJob, error) {
+// interval, timeout, tlsConfig, basicAuth and relabelings; ns is the
+// ServiceMonitor's namespace, where its Secrets are.
+func endpointJob(ctx context.Context, ep map[string]any, ns string, file keyFile) (ScrapeJob, error) {
 	job := ScrapeJob{MetricsPath: "/metrics", Scheme: "http"}
 	if v, ok := ep["path"].(string); ok && v != "" {
 		job.MetricsPath = v
@@ -213,7 +340,23 @@ func endpointJob(ep map[string]any) (ScrapeJob, error) {
 			job.Relabel = append(job.Relabel, cfg)
 		}
 	}
-	for _, unsupported := range []string{"metricRelabelings", "tlsConfig", "basicAuth", "bearerTokenFile", "authorization", "params"} {
+	if v, ok := ep["tlsConfig"]; ok {
+		tc, _ := v.(map[string]any)
+		cfg, err := tlsConfig(ctx, tc, ns, file)
+		if err != nil {
+			return ScrapeJob{}, err
+		}
+		job.TLSConfig = cfg
+	}
+	if v, ok := ep["basicAuth"]; ok {
+		ba, _ := v.(map[string]any)
+		cfg, err := basicAuth(ctx, ba, ns, file)
+		if err != nil {
+			return ScrapeJob{}, err
+		}
+		job.BasicAuth = cfg
+	}
+	for _, unsupported := range []string{"metricRelabelings", "bearerTokenFile", "authorization", "params"} {
 		if _, ok := ep[unsupported]; ok {
 			return ScrapeJob{}, fmt.Errorf("endpoint field %s is not translated by the sandbox", unsupported)
 		}

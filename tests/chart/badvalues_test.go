@@ -197,6 +197,21 @@ func badValueCases() []badValue {
 			want: []string{"exporter.podSecurityContext.runAsNonRoot=true cannot reach the root-owned kubelet pod-resources socket"}},
 		{name: "ServiceMonitor without a Service", values: "exporter:\n  service:\n    enabled: false\n  serviceMonitor:\n    enabled: true\n",
 			want: []string{"exporter.serviceMonitor.enabled=true needs exporter.service.enabled=true"}},
+		// Exporter web config (TLS, basic auth, connection limit).
+		{name: "exporter TLS without a Secret", values: "exporter:\n  web:\n    tls:\n      enabled: true\n",
+			want: []string{"exporter.web.tls.enabled=true needs exporter.web.tls.secretName", "kubernetes.io/tls"}},
+		{name: "exporter TLS Secret without TLS", values: "exporter:\n  web:\n    tls:\n      secretName: exporter-tls\n",
+			want: []string{"exporter.web.tls.secretName is set but exporter.web.tls.enabled=false"}},
+		{name: "exporter basic auth with a plain password", values: "exporter:\n  web:\n    basicAuth:\n      users:\n        prometheus: s3cret\n",
+			want: []string{"/web/basicAuth/users/prometheus", "does not match pattern"}},
+		{name: "exporter without connections", values: "exporter:\n  web:\n    maxConnections: 0\n",
+			want: []string{"/web/maxConnections", "minimum: got 0, want 1"}},
+		{name: "ServiceMonitor tlsConfig for a plain-HTTP exporter", values: "exporter:\n  serviceMonitor:\n    tlsConfig:\n      insecureSkipVerify: true\n",
+			want: []string{"exporter.serviceMonitor.tlsConfig is set but exporter.web.tls.enabled=false"}},
+		{name: "ServiceMonitor basicAuth without exporter users", values: "exporter:\n  serviceMonitor:\n    basicAuth:\n      username: {name: s, key: u}\n      password: {name: s, key: p}\n",
+			want: []string{"exporter.serviceMonitor.basicAuth is set but exporter.web.basicAuth.users is empty"}},
+		{name: "ServiceMonitor basicAuth without a key", values: "exporter:\n  serviceMonitor:\n    basicAuth:\n      username: {name: s}\n",
+			want: []string{"/serviceMonitor/basicAuth/username", "missing property 'key'"}},
 
 		// Issue 13: values that rendered but deployed something broken.
 		{name: "collection interval that overflows 3*interval", values: "exporter:\n  collectionInterval: 1000000h\n",

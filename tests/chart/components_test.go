@@ -291,7 +291,7 @@ func TestExporterDaemonSet(t *testing.T) {
 		assert.False(t, *spec.AutomountServiceAccountToken)
 		c := spec.Containers[0]
 		for flag, want := range map[string]string{
-			"--listen-address":        ":9400",
+			"--web.listen-address":    ":9400",
 			"--backend":               "nvml",
 			"--collection-interval":   "30s",
 			"--pod-resources-socket":  "/var/lib/kubelet/pod-resources/kubelet.sock",

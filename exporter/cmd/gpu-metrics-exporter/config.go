@@ -7,12 +7,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simulated"
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simuuid"
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources"
+	"github.com/medical-kg/gpu-autoscaling/exporter/server"
 	"github.com/medical-kg/gpu-autoscaling/internal/contract/bounds"
 )
 
@@ -20,6 +24,9 @@ import (
 // variable equivalent, and an explicit flag wins over the environment.
 type config struct {
 	ListenAddress       string
+	WebConfigFile       string
+	MaxConnections      int
+	Version             bool
 	Backend             string
 	SimulationFile      string
 	SimulationModel     string
@@ -34,8 +41,13 @@ type config struct {
 }
 
 // envFor maps flag names to their environment variables.
+// --listen-address is the older name of --web.listen-address; both names
+// and both variables set the same value.
 var envFor = map[string]string{
+	"web.listen-address":    "EXPORTER_WEB_LISTEN_ADDRESS",
 	"listen-address":        "EXPORTER_LISTEN_ADDRESS",
+	"web.config.file":       "EXPORTER_WEB_CONFIG_FILE",
+	"web.max-connections":   "EXPORTER_WEB_MAX_CONNECTIONS",
 	"backend":               "EXPORTER_BACKEND",
 	"simulation-file":       "EXPORTER_SIMULATION_FILE",
 	"simulation-model":      "EXPORTER_SIMULATION_MODEL",
@@ -54,37 +66,62 @@ var envFor = map[string]string{
 func parseConfig(args []string, getenv func(string) string, output io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("gpu-metrics-exporter", flag.ContinueOnError)
-	fs.SetOutput(output)
-	fs.StringVar(&c.ListenAddress, "listen-address", ":9400", "address to serve /metrics, /healthz, /readyz and / on")
+	// The flag package's own messages name flags with one dash; parse
+	// errors are reworded below and usage is printed by fs.Usage.
+	fs.SetOutput(io.Discard)
+	const listenUsage = "address to serve /metrics, /healthz, /readyz and / on"
+	c.ListenAddress = ":9400"
+	fs.Var(stringValue{&c.ListenAddress}, "web.listen-address", listenUsage)
+	fs.Var(stringValue{&c.ListenAddress}, "listen-address", "alias of --web.listen-address")
+	fs.StringVar(&c.WebConfigFile, "web.config.file", "", "exporter-toolkit web configuration file (TLS, basic auth), re-read for every connection and request (empty: plain HTTP, no authentication)")
+	c.MaxConnections = server.DefaultMaxConnections
+	fs.Var(intValue{&c.MaxConnections}, "web.max-connections", "connections served at once; more wait in the kernel's accept queue")
+	fs.Var(boolValue{&c.Version}, "version", "print the version and exit")
 	fs.StringVar(&c.Backend, "backend", "nvml", "GPU backend: nvml (the node's libnvidia-ml) or simulated (go-nvml mock server fed by --simulation-file)")
 	fs.StringVar(&c.SimulationFile, "simulation-file", "", "YAML file with per-GPU utilization, memory and temperature, re-read every collection (simulated backend; empty: all GPUs idle)")
 	fs.StringVar(&c.SimulationModel, "simulation-model", "dgxa100", "simulated server model: "+strings.Join(simulated.Models(), ", "))
-	fs.IntVar(&c.SimulationGPUs, "simulation-gpus", 0, fmt.Sprintf("number of simulated GPUs, 1..%d (0: the model's own, 8)", simuuid.MaxDevices))
+	fs.Var(intValue{&c.SimulationGPUs}, "simulation-gpus", fmt.Sprintf("number of simulated GPUs, 1..%d (0: the model's own, 8)", simuuid.MaxDevices))
 	fs.StringVar(&c.NodeName, "node-name", "", "node name for the node label (default: the hostname)")
-	fs.DurationVar(&c.CollectionInterval, "collection-interval", 30*time.Second, "how often GPUs, pod resources and the host are read; utilization is averaged over it")
+	c.CollectionInterval = 30 * time.Second
+	fs.Var(durationValue{&c.CollectionInterval}, "collection-interval", "how often GPUs, pod resources and the host are read; utilization is averaged over it")
 	fs.StringVar(&c.PodResourcesSocket, "pod-resources-socket", podresources.DefaultSocket, "kubelet pod-resources socket for GPU-to-pod attribution (empty: disabled)")
-	fs.DurationVar(&c.PodResourcesTimeout, "pod-resources-timeout", 2*time.Second, "timeout of one pod-resources List call")
+	c.PodResourcesTimeout = 2 * time.Second
+	fs.Var(durationValue{&c.PodResourcesTimeout}, "pod-resources-timeout", "timeout of one pod-resources List call")
 	fs.StringVar(&c.ProcPath, "proc-path", "/proc", "procfs of the host, for cpu_usage_percent and memory_usage_mb")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	fs.BoolVar(&c.RuntimeMetrics, "runtime-metrics", false, "also export go_* and process_* metrics of the exporter itself")
+	fs.Var(boolValue{&c.RuntimeMetrics}, "runtime-metrics", "also export go_* and process_* metrics of the exporter itself")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gpu-metrics-exporter [flags]\n\nEvery flag can also be set through the environment variable in brackets.\n\n")
+		fmt.Fprintf(output, "Usage: gpu-metrics-exporter [flags]\n\nEvery flag can also be set through the environment variable in brackets.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
-			fmt.Fprintf(fs.Output(), "  --%s [%s] (default %q)\n    \t%s\n", f.Name, envFor[f.Name], f.DefValue, f.Usage)
+			env := ""
+			if e := envFor[f.Name]; e != "" {
+				env = " [" + e + "]"
+			}
+			fmt.Fprintf(output, "  --%s%s (default %q)\n    \t%s\n", f.Name, env, f.DefValue, f.Usage)
 		})
 	}
 
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := envFor[f.Name]
-		if v := getenv(env); v != "" {
+		if v := getenv(env); env != "" && v != "" {
 			if err := f.Value.Set(v); err != nil {
 				errs = append(errs, fmt.Errorf("environment variable %s=%q (for --%s): %w", env, v, f.Name, err))
 			}
 		}
+		// On the command line a bad value is reported as --name: why, with
+		// the other problems, instead of the flag package's "-name".
+		f.Value = checkedValue{Value: f.Value, name: f.Name, errs: &errs}
 	})
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return c, err
+		}
+		return c, fmt.Errorf("%s (run with --help for the flags)", strings.Replace(err.Error(), ": -", ": --", 1))
+	}
+	if c.Version {
+		return c, nil
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q: all options are --flags", fs.Args()))
@@ -128,7 +165,15 @@ func (c *config) validate() []error {
 		errs = append(errs, fmt.Errorf("--pod-resources-timeout %s: must be positive and shorter than --collection-interval %s (or disable attribution with --pod-resources-socket=)", c.PodResourcesTimeout, c.CollectionInterval))
 	}
 	if c.ListenAddress == "" {
-		errs = append(errs, errors.New("--listen-address must not be empty (for example :9400)"))
+		errs = append(errs, errors.New("--web.listen-address must not be empty (for example :9400)"))
+	}
+	if c.MaxConnections < 1 {
+		errs = append(errs, fmt.Errorf("--web.max-connections %d: use at least 1 (default %d)", c.MaxConnections, server.DefaultMaxConnections))
+	}
+	if c.WebConfigFile != "" {
+		if err := web.Validate(c.WebConfigFile); err != nil {
+			errs = append(errs, fmt.Errorf("--web.config.file %s: %w (see exporter-toolkit's web configuration format)", c.WebConfigFile, err))
+		}
 	}
 	if st, err := os.Stat(c.ProcPath); err != nil || !st.IsDir() {
 		errs = append(errs, fmt.Errorf("--proc-path %q is not a readable directory: mount the host's /proc there", c.ProcPath))
@@ -142,3 +187,91 @@ func (c *config) validate() []error {
 	}
 	return errs
 }
+
+// checkedValue records a bad command-line value as "--name: why" and lets
+// parsing go on, so that every problem is reported at once.
+type checkedValue struct {
+	flag.Value
+	name string
+	errs *[]error
+}
+
+func (v checkedValue) Set(s string) error {
+	if err := v.Value.Set(s); err != nil {
+		*v.errs = append(*v.errs, fmt.Errorf("--%s: %w", v.name, err))
+	}
+	return nil
+}
+
+func (v checkedValue) IsBoolFlag() bool {
+	b, ok := v.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// The flag values below say what to write instead of "parse error".
+
+type stringValue struct{ p *string }
+
+func (v stringValue) Set(s string) error { *v.p = s; return nil }
+func (v stringValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+type durationValue struct{ p *time.Duration }
+
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: write a number with a unit, like 30s", s)
+	}
+	*v.p = d
+	return nil
+}
+
+func (v durationValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return v.p.String()
+}
+
+type intValue struct{ p *int }
+
+func (v intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	*v.p = n
+	return nil
+}
+
+func (v intValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.Itoa(*v.p)
+}
+
+type boolValue struct{ p *bool }
+
+func (v boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", s)
+	}
+	*v.p = b
+	return nil
+}
+
+func (v boolValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(*v.p)
+}
+
+func (v boolValue) IsBoolFlag() bool { return true }

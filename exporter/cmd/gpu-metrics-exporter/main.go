@@ -19,6 +19,9 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/collector"
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu"
@@ -28,8 +31,8 @@ import (
 	"github.com/medical-kg/gpu-autoscaling/exporter/server"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// The version is github.com/prometheus/common/version.Version, set at build
+// time with -ldflags "-X github.com/prometheus/common/version.Version=...".
 
 // shutdownTimeout bounds how long in-flight scrapes may take after SIGTERM,
 // and then how long a collection in progress may take to finish.
@@ -52,7 +55,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "gpu-metrics-exporter: invalid configuration:\n%v\nRun with --help for the flags.\n", err)
 		return 2
 	}
+	if cfg.Version {
+		fmt.Fprintln(stderr, version.Print("gpu-metrics-exporter"))
+		return 0
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// SIGHUP reloads: see watchSIGHUP. Installed before the server listens,
+	// so a SIGHUP never finds Go's default action (exit).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	exp, err := newExporter(cfg, log)
 	if err != nil {
@@ -62,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	lis, err := net.Listen("tcp", cfg.ListenAddress)
 	if err != nil {
 		exp.cleanup()
-		fmt.Fprintf(stderr, "gpu-metrics-exporter: --listen-address %s: %v\n", cfg.ListenAddress, err)
+		fmt.Fprintf(stderr, "gpu-metrics-exporter: --web.listen-address %s: %v\n", cfg.ListenAddress, err)
 		return 1
 	}
 
@@ -73,8 +85,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer close(loopDone)
 		exp.collector.Run(loopCtx)
 	}()
+	go watchSIGHUP(loopCtx, hup, cfg.WebConfigFile, log)
 	log.Info("serving", "address", lis.Addr().String(), "backend", cfg.Backend, "node", cfg.NodeName,
-		"interval", cfg.CollectionInterval, "podResourcesSocket", cfg.PodResourcesSocket, "version", version)
+		"interval", cfg.CollectionInterval, "podResourcesSocket", cfg.PodResourcesSocket,
+		"webConfigFile", cfg.WebConfigFile, "maxConnections", cfg.MaxConnections, "version", version.Version)
 	if ready != nil {
 		ready <- lis.Addr().String()
 	}
@@ -93,6 +107,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Warn("collection still running at shutdown; exiting without NVML shutdown")
 	}
 	return code
+}
+
+// watchSIGHUP answers SIGHUP with a reload, which needs no restart: the
+// exporter-toolkit re-reads the web config file (certificates, users) for
+// every new connection and request, and the simulation file is re-read
+// every collection. The signal re-validates the web config file now and logs
+// the result, so an operator sees a broken file before connections fail.
+func watchSIGHUP(ctx context.Context, hup <-chan os.Signal, webConfigFile string, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if webConfigFile == "" {
+				log.Info("SIGHUP: nothing to reload (no --web.config.file; the simulation file is re-read every collection)")
+				continue
+			}
+			if err := web.Validate(webConfigFile); err != nil {
+				log.Error("SIGHUP: web config file is invalid; new connections will fail until it is fixed",
+					"file", webConfigFile, "err", err)
+				continue
+			}
+			log.Info("SIGHUP: web config file is valid; it is re-read for every connection", "file", webConfigFile)
+		}
+	}
 }
 
 // exporter is the wired program: the collector feeds the HTTP server.
@@ -114,6 +153,7 @@ func newExporter(cfg config, log *slog.Logger) (*exporter, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(coll)
+	reg.MustRegister(versioncollector.NewCollector("gpu_exporter"))
 	if cfg.RuntimeMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -126,6 +166,10 @@ func newExporter(cfg config, log *slog.Logger) (*exporter, error) {
 		RuntimeMetrics:  cfg.RuntimeMetrics,
 		Logger:          log,
 		ShutdownTimeout: shutdownTimeout,
+		Registerer:      reg,
+		WebConfigFile:   cfg.WebConfigFile,
+		MaxConnections:  cfg.MaxConnections,
+		Version:         version.Version,
 	})
 	if err != nil {
 		cleanup()
@@ -169,7 +213,6 @@ func buildCollector(cfg config, log *slog.Logger) (*collector.Collector, func(),
 		Owners:   owners,
 		Host:     hostmetrics.NewReader(cfg.ProcPath),
 		Logger:   log,
-		Version:  version,
 	})
 	if err != nil {
 		return nil, nil, err

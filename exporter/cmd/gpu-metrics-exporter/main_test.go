@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,14 +86,85 @@ func TestParseConfigErrorsSayWhatToFix(t *testing.T) {
 		{[]string{"--proc-path=/does/not/exist"}, nil, "mount the host's /proc there"},
 		{[]string{"extra"}, nil, "unexpected arguments"},
 		{nil, map[string]string{"EXPORTER_COLLECTION_INTERVAL": "soon"}, "EXPORTER_COLLECTION_INTERVAL=\"soon\" (for --collection-interval)"},
-		{[]string{"--collection-interval=often"}, nil, "invalid value"},
+		{[]string{"--collection-interval=often"}, nil, `--collection-interval: "often" is not a duration: write a number with a unit, like 30s`},
+		{[]string{"--collection-interval=5"}, nil, `--collection-interval: "5" is not a duration: write a number with a unit, like 30s`},
+		{[]string{"--pod-resources-timeout=2"}, nil, `--pod-resources-timeout: "2" is not a duration`},
+		{nil, map[string]string{"EXPORTER_POD_RESOURCES_TIMEOUT": "2"}, `EXPORTER_POD_RESOURCES_TIMEOUT="2" (for --pod-resources-timeout): "2" is not a duration: write a number with a unit, like 30s`},
+		{[]string{"--simulation-gpus=many"}, nil, `--simulation-gpus: "many" is not a whole number`},
+		{[]string{"--runtime-metrics=maybe"}, nil, `--runtime-metrics: "maybe" is not true or false`},
+		{[]string{"--no-such-flag"}, nil, "flag provided but not defined: --no-such-flag (run with --help for the flags)"},
+		{[]string{"--web.max-connections=0"}, nil, "--web.max-connections 0: use at least 1"},
+		{[]string{"--web.config.file=/does/not/exist.yml"}, nil, "--web.config.file /does/not/exist.yml:"},
+		{[]string{"--web.listen-address="}, nil, "--web.listen-address must not be empty"},
 	}
+	oneDash := regexp.MustCompile(`(^|[\s("])-[a-z]`)
 	for _, c := range cases {
 		var out bytes.Buffer
 		_, err := parseConfig(c.args, env(c.env), &out)
 		if err == nil || !strings.Contains(err.Error()+out.String(), c.want) {
 			t.Errorf("parseConfig(%q, %v) error = %v, want it to mention %q", c.args, c.env, err, c.want)
 		}
+		if err != nil && oneDash.MatchString(err.Error()+out.String()) {
+			t.Errorf("parseConfig(%q, %v) names a flag with one dash: %v", c.args, c.env, err)
+		}
+	}
+}
+
+func TestParseConfigWebFlags(t *testing.T) {
+	cfg, err := parseConfig(nil, env(map[string]string{"NODE_NAME": "n"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ListenAddress != ":9400" || cfg.WebConfigFile != "" || cfg.MaxConnections != 64 || cfg.Version {
+		t.Fatalf("web defaults = %+v", cfg)
+	}
+	webConfig := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(webConfig, []byte("basic_auth_users:\n  prometheus: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"new flag", []string{"--web.listen-address=:9501"}, nil, ":9501"},
+		{"alias flag", []string{"--listen-address=:9502"}, nil, ":9502"},
+		{"new env", nil, map[string]string{"EXPORTER_WEB_LISTEN_ADDRESS": ":9503"}, ":9503"},
+		{"old env", nil, map[string]string{"EXPORTER_LISTEN_ADDRESS": ":9504"}, ":9504"},
+		{"flag wins over env", []string{"--listen-address=:9505"}, map[string]string{"EXPORTER_WEB_LISTEN_ADDRESS": ":9503"}, ":9505"},
+	} {
+		e := map[string]string{"NODE_NAME": "n"}
+		maps.Copy(e, c.env)
+		cfg, err := parseConfig(c.args, env(e), io.Discard)
+		if err != nil || cfg.ListenAddress != c.want {
+			t.Errorf("%s: listen address %q, %v; want %q", c.name, cfg.ListenAddress, err, c.want)
+		}
+	}
+	cfg, err = parseConfig([]string{"--web.max-connections=8"}, env(map[string]string{"NODE_NAME": "n", "EXPORTER_WEB_CONFIG_FILE": webConfig}), io.Discard)
+	if err != nil || cfg.MaxConnections != 8 || cfg.WebConfigFile != webConfig {
+		t.Fatalf("web flags: %+v, %v", cfg, err)
+	}
+	if err := os.WriteFile(webConfig, []byte("tls_server_config:\n  cert_file: /nope.crt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseConfig([]string{"--web.config.file=" + webConfig}, env(map[string]string{"NODE_NAME": "n"}), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "--web.config.file "+webConfig) {
+		t.Fatalf("invalid web config file: %v", err)
+	}
+	var usage bytes.Buffer
+	if _, err := parseConfig([]string{"--help"}, env(nil), &usage); !errors.Is(err, flag.ErrHelp) ||
+		!strings.Contains(usage.String(), "--listen-address [EXPORTER_LISTEN_ADDRESS]") || !strings.Contains(usage.String(), "--web.listen-address [EXPORTER_WEB_LISTEN_ADDRESS]") ||
+		!strings.Contains(usage.String(), "--web.max-connections [EXPORTER_WEB_MAX_CONNECTIONS] (default \"64\")") || !strings.Contains(usage.String(), "--version (default \"false\")") {
+		t.Fatalf("usage: %v\n%s", err, usage.String())
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	var out bytes.Buffer
+	if c := run(context.Background(), []string{"--version"}, env(nil), &out, nil); c != 0 ||
+		!strings.Contains(out.String(), "gpu-metrics-exporter, version") || !strings.Contains(out.String(), "go version:") {
+		t.Fatalf("--version: exit %d, %q", c, out.String())
 	}
 }
 
@@ -219,7 +295,7 @@ func TestRunSimulatedEndToEnd(t *testing.T) {
 	if code, body := get(t, base+"/healthz"); code != http.StatusOK || !strings.Contains(body, "ok") {
 		t.Fatalf("/healthz = %d %q", code, body)
 	}
-	if code, body := get(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "gpu-node-1") || !strings.Contains(body, `href="metrics"`) {
+	if code, body := get(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "gpu-node-1") || !strings.Contains(body, `href="/metrics"`) {
 		t.Fatalf("/ = %d %q", code, body)
 	}
 	if code, _ := get(t, base+"/nope"); code != http.StatusNotFound {
@@ -304,31 +380,61 @@ func TestRunExitCodes(t *testing.T) {
 	}
 	out.Reset()
 	if c := run(context.Background(), []string{"--listen-address=256.0.0.1:1", "--pod-resources-socket="}, env(nil), &out, nil); c != 1 ||
-		!strings.Contains(out.String(), "--listen-address") {
+		!strings.Contains(out.String(), "--web.listen-address 256.0.0.1:1") {
 		t.Fatalf("unusable listen address: exit %d, %q", c, out.String())
 	}
 }
 
-// TestBinaryGracefulSIGTERM builds the real binary and checks it exits 0 on
-// SIGTERM.
+// startBinary starts the built exporter with args and returns its address
+// (from the "serving" log line) and its stderr; the process is killed when
+// the test ends if it is still running.
+func startBinary(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
+	t.Helper()
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, args...)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // an error once the test made it exit
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if _, rest, ok := strings.Cut(line, "msg=serving address="); ok {
+				addr, _, _ := strings.Cut(rest, " ")
+				return cmd, addr, stderr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("binary did not start: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestBinaryGracefulSIGTERM builds the real binary and checks that SIGHUP
+// reloads (the process keeps serving) and SIGTERM exits 0.
 func TestBinaryGracefulSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	bin := buildBinary(t)
-	cmd := exec.Command(bin, "--listen-address=127.0.0.1:0", "--backend=simulated", "--pod-resources-socket=", "--node-name=n")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	cmd, addr, stderr := startBinary(t, "--listen-address=127.0.0.1:0", "--backend=simulated", "--pod-resources-socket=", "--node-name=n")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stderr.String(), "msg=serving") {
+	for !strings.Contains(stderr.String(), "SIGHUP: nothing to reload") {
 		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("binary did not start: %s", stderr.String())
+			t.Fatalf("no SIGHUP log line: %s", stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if code, _ := get(t, "http://"+addr+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz after SIGHUP = %d", code)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -413,5 +519,30 @@ func TestShutdownWithHungCollection(t *testing.T) {
 	// Unblock the stuck reader so it does not outlive the test.
 	if err := os.WriteFile(fifo, nil, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestSIGHUPRevalidatesTheWebConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(file, []byte("basic_auth_users:\n  prometheus: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	hup := make(chan os.Signal)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); watchSIGHUP(ctx, hup, file, slog.New(slog.NewTextHandler(logs, nil))) }()
+	hup <- syscall.SIGHUP
+	if err := os.WriteFile(file, []byte("basic_auth_users: [not, a, map]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup <- syscall.SIGHUP
+	hup <- syscall.SIGHUP // unbuffered: returns once the previous one was handled
+	cancel()
+	<-done
+	out := logs.String()
+	if !strings.Contains(out, `level=INFO msg="SIGHUP: web config file is valid`) ||
+		!strings.Contains(out, `level=ERROR msg="SIGHUP: web config file is invalid; new connections will fail until it is fixed" file=`+file) {
+		t.Fatalf("SIGHUP logs:\n%s", out)
 	}
 }

@@ -200,9 +200,17 @@ func TestSimulatorCapsTheFileSize(t *testing.T) {
 	if err := os.WriteFile(path, []byte(exact+"x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	wantMsg := "is larger than the simulator's limit of 1048576 bytes (1 MiB)"
-	if err := sim.Reload(); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), wantMsg) {
-		t.Fatalf("Reload of an oversized file = %v, want it to name the file and the limit", err)
+	wantMsg := "larger than the simulator's limit of 1048576 bytes (1 MiB)"
+	if err := sim.Reload(); err == nil || !strings.Contains(err.Error(), path+" is 1048577 bytes, ") || !strings.Contains(err.Error(), wantMsg) {
+		t.Fatalf("Reload of an oversized file = %v, want it to name the file, its size and the limit", err)
+	}
+	// A 100 MB file (sparse: no disk used) is refused with its size, without being read whole.
+	huge := filepath.Join(t.TempDir(), "huge.yaml")
+	if err := os.WriteFile(huge, nil, 0o644); err != nil || os.Truncate(huge, 100<<20) != nil {
+		t.Fatalf("sparse file: %v", err)
+	}
+	if _, err := New(Options{Model: "dgxa100", NodeName: "n", File: huge}); err == nil || !strings.Contains(err.Error(), huge+" is 104857600 bytes, "+wantMsg) {
+		t.Fatalf("New with a 100 MB file = %v", err)
 	}
 	if st := sim.state(1); st.UtilizationPercent != 7 {
 		t.Fatalf("an oversized file replaced the state: %+v", st)

@@ -177,8 +177,12 @@ func (s *Simulator) load() error {
 		return fmt.Errorf("read simulation file %s: %w", s.opts.File, err)
 	}
 	if len(data) > MaxFileBytes {
-		return fmt.Errorf("simulation file %s is larger than the simulator's limit of %d bytes (1 MiB): "+
-			"list only the nodes and GPUs to simulate (GPUs left out are idle)", s.opts.File, MaxFileBytes)
+		size := "more than 1 MiB"
+		if st, err := os.Stat(s.opts.File); err == nil {
+			size = fmt.Sprintf("%d bytes", st.Size())
+		}
+		return fmt.Errorf("simulation file %s is %s, larger than the simulator's limit of %d bytes (1 MiB): "+
+			"list only the nodes and GPUs to simulate (GPUs left out are idle)", s.opts.File, size, MaxFileBytes)
 	}
 	states, err := ParseNode(data, s.limits, s.opts.NodeName)
 	if err != nil {

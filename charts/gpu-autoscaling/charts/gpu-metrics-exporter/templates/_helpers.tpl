@@ -64,6 +64,29 @@ true
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ .Values.port | quote }}
 prometheus.io/path: /metrics
+{{- if .Values.web.tls.enabled }}
+prometheus.io/scheme: https
+{{- end }}
+{{- end -}}
+
+{{/* Non-empty when the exporter gets a web config file (TLS or basic auth). */}}
+{{- define "gpu-metrics-exporter.webConfigEnabled" -}}
+{{- if or .Values.web.tls.enabled .Values.web.basicAuth.users -}}true{{- end -}}
+{{- end -}}
+
+{{/* exporter-toolkit web config: https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md */}}
+{{- define "gpu-metrics-exporter.webConfig" -}}
+{{- if .Values.web.tls.enabled }}
+tls_server_config:
+  cert_file: /etc/gpu-metrics-exporter/tls/tls.crt
+  key_file: /etc/gpu-metrics-exporter/tls/tls.key
+{{- end }}
+{{- with .Values.web.basicAuth.users }}
+basic_auth_users:
+  {{- range $user, $hash := . }}
+  {{ $user | quote }}: {{ $hash | quote }}
+  {{- end }}
+{{- end }}
 {{- end -}}
 
 {{- define "gpu-metrics-exporter.simulationFile" -}}
@@ -151,6 +174,18 @@ entry, so a node matching any platform's GPU label qualifies). Empty output: no 
 {{- if gt (include "gpu-metrics-exporter.seconds" .Values.serviceMonitor.scrapeTimeout | float64) (include "gpu-metrics-exporter.seconds" .Values.serviceMonitor.interval | float64) -}}
 {{- fail (printf "exporter.serviceMonitor.scrapeTimeout=%s is longer than exporter.serviceMonitor.interval=%s: Prometheus rejects such a scrape config; lower the timeout" .Values.serviceMonitor.scrapeTimeout .Values.serviceMonitor.interval) -}}
 {{- end -}}
+{{- end -}}
+{{- if and .Values.web.tls.enabled (not .Values.web.tls.secretName) -}}
+{{- fail "exporter.web.tls.enabled=true needs exporter.web.tls.secretName: the name of a kubernetes.io/tls Secret (tls.crt, tls.key) in the exporter's namespace, for example from cert-manager" -}}
+{{- end -}}
+{{- if and .Values.web.tls.secretName (not .Values.web.tls.enabled) -}}
+{{- fail "exporter.web.tls.secretName is set but exporter.web.tls.enabled=false: set exporter.web.tls.enabled=true to serve HTTPS, or drop the secret name" -}}
+{{- end -}}
+{{- if and .Values.serviceMonitor.tlsConfig (not .Values.web.tls.enabled) -}}
+{{- fail "exporter.serviceMonitor.tlsConfig is set but exporter.web.tls.enabled=false: the exporter serves plain HTTP; enable exporter.web.tls or drop the tlsConfig" -}}
+{{- end -}}
+{{- if and .Values.serviceMonitor.basicAuth (not .Values.web.basicAuth.users) -}}
+{{- fail "exporter.serviceMonitor.basicAuth is set but exporter.web.basicAuth.users is empty: the exporter asks for no password; add the user (with its bcrypt hash) or drop the basicAuth" -}}
 {{- end -}}
 {{- if and .Values.serviceMonitor.enabled (not .Values.service.enabled) -}}
 {{- fail "exporter.serviceMonitor.enabled=true needs exporter.service.enabled=true: a ServiceMonitor selects the exporter's Service" -}}
