@@ -115,8 +115,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return c, err
+			return c, err // the flag package has already called fs.Usage
 		}
 		return c, fmt.Errorf("%s (run with --help for the flags)", strings.Replace(err.Error(), ": -", ": --", 1))
 	}
