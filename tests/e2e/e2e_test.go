@@ -42,6 +42,7 @@ func TestE2E(t *testing.T) {
 		{"APIServices available with a verified caBundle", testAPIServices},
 		{"every HPA metric served for each pod as the HPA controller", testMetricsServedAsHPA},
 		{"rules-only merge served by the pinned adapter with an existing config", testRulesOnlyMergeOnTheRealAdapter},
+		{"Prometheus scrapes the exporter over verified TLS", testScrapedOverTLS},
 		{"GPU series attributed by the kubelet", testSeriesAttribution},
 		{"NetworkPolicies select the real pods", testNetworkPolicySelectors},
 		{"Pod Security restricted namespace, exporter on a cloud-labelled GPU node", testPodSecurityAndCloudLabels},

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	psapi "k8s.io/pod-security-admission/api"
 
 	"github.com/medical-kg/gpu-autoscaling/internal/contract"
@@ -122,8 +123,16 @@ func setup(ctx context.Context) func() {
 	// and job name.
 	// The release namespace enforces Pod Security restricted, as a careful team would where its GPU
 	// services run; the exporter and the device plugin (hostPath, root) live in a privileged one.
+	cs, err := kubernetes.NewForConfig(c.RESTConfig())
+	if err == nil {
+		err = createExporterTLSSecret(ctx, cs)
+	}
+	if err != nil {
+		env.err = fmt.Errorf("exporter TLS Secret on the %s cluster: %w", c.Name(), err)
+		return cleanup
+	}
 	plane, err := gpuplane.Install(ctx, gpuplane.NewReporter("e2e-setup", logf), c, gpuplane.Options{
-		ServiceMonitor: true, ScrapeInterval: scrapeInterval, Logf: logf,
+		ServiceMonitor: true, ScrapeInterval: scrapeInterval, Logf: logf, SetValues: exporterTLSValues(),
 		NamespaceLabels:   map[string]string{psapi.EnforceLevelLabel: string(psapi.LevelRestricted)},
 		ExporterNamespace: exporterNamespace,
 	})

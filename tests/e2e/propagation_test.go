@@ -37,7 +37,7 @@ func testLoadReachesExporter(t *testing.T) {
 	eventually(t, 60*time.Second, 200*time.Millisecond, "the exporter reports the new load", func(ctx context.Context) (bool, string) {
 		got := map[string]float64{}
 		for _, e := range exporters {
-			raw, err := cs.CoreV1().Pods(e.Namespace).ProxyGet("http", e.Name, "9400", "/metrics", nil).DoRaw(ctx)
+			raw, err := cs.CoreV1().Pods(e.Namespace).ProxyGet("https", e.Name, "9400", "/metrics", nil).DoRaw(ctx)
 			if err != nil {
 				return false, err.Error()
 			}
