@@ -22,8 +22,8 @@ func TestPrepareRefusesTheChartsCrossFieldRules(t *testing.T) {
 			"services.embedding-service and services.ocr-service both scale Deployment/embedding-service"},
 		{"timeout not shorter than the interval", "exporter:\n  collectionInterval: 1s\n",
 			"exporter.podResources.timeout=2s must be shorter than exporter.collectionInterval=1s"},
-		{"unknown exporter flag", "exporter:\n  extraArgs: [\"--web.listen-address=:9100\"]\n",
-			"gpu-metrics-exporter has no flag --web.listen-address"},
+		{"unknown exporter flag", "exporter:\n  extraArgs: [\"--web.telemetry-path=/m\"]\n",
+			"gpu-metrics-exporter has no flag --web.telemetry-path"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
