@@ -80,6 +80,8 @@ test: tools cluster-tools images ## run every test tier: exporter (with -race), 
 	$(GO) vet ./...
 	$(call say,tier 1: exporter tests with the race detector)
 	$(GO) test -race -count=1 $(GO_TEST_FLAGS) $(RACE_PKGS)
+	$(call say,tier 1: exporter/conntrackshim (its own module: the go-conntrack stand-in))
+	cd exporter/conntrackshim && $(GO) vet ./... && $(GO) test -race -count=1 $(GO_TEST_FLAGS) ./...
 	$(call say,tier 2: chart render tests and unit tests (-short: nothing starts a cluster))
 	GPU_AUTOSCALING_REQUIRE_PREREQUISITES=1 $(GO) test -short -count=1 $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v '/exporter')
 	$(call say,tier 3: sandbox cluster, end-to-end suite, operator tooling on the sandbox (one at a time))
@@ -97,6 +99,7 @@ lint: tools ## gofmt, go vet, helm lint --strict and helm template (the gate for
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(call say,go vet ./...)
 	$(GO) vet ./...
+	cd exporter/conntrackshim && $(GO) vet ./...
 	@if [ -d $(CHART) ]; then \
 		printf '\n==> helm lint --strict %s\n' "$(CHART)"; \
 		helm lint --strict $(CHART); \

@@ -56,7 +56,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 2
 	}
 	if cfg.Version {
-		fmt.Fprintln(stderr, version.Print("gpu-metrics-exporter"))
+		// version.Info and BuildContext, not version.Print: Print renders
+		// with text/template, which would turn off the linker's dead-method
+		// elimination (see binarysize_test.go).
+		fmt.Fprintln(stderr, "gpu-metrics-exporter", version.Info(), version.BuildContext())
 		return 0
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))

@@ -163,7 +163,7 @@ func TestParseConfigWebFlags(t *testing.T) {
 func TestRunVersion(t *testing.T) {
 	var out bytes.Buffer
 	if c := run(context.Background(), []string{"--version"}, env(nil), &out, nil); c != 0 ||
-		!strings.Contains(out.String(), "gpu-metrics-exporter, version") || !strings.Contains(out.String(), "go version:") {
+		!strings.Contains(out.String(), "gpu-metrics-exporter (version=") || !strings.Contains(out.String(), ", platform=linux/") {
 		t.Fatalf("--version: exit %d, %q", c, out.String())
 	}
 }
