@@ -115,6 +115,30 @@ kubeconfig context's namespace, else medical-kg.`,
 	return cmd
 }
 
+// refuseUnknownShells makes `completion <shell>` fail for a shell cobra
+// does not generate for: cobra's own completion command prints its help and
+// exits 0, so a typo in a user's dotfile went unnoticed. Cobra adds the
+// command to a program without other subcommands only when args call it.
+func refuseUnknownShells(root *cobra.Command, args []string) {
+	root.InitDefaultCompletionCmd(args...)
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		var shells []string
+		for _, sub := range c.Commands() {
+			shells = append(shells, sub.Name())
+		}
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return c.Help()
+			}
+			return fmt.Errorf("%w: completion: unknown shell %q: use one of %s", errUsage, args[0], strings.Join(shells, ", "))
+		}
+	}
+}
+
 // kubeContexts lists the contexts of the kubeconfig, for completion.
 func kubeContexts(kubeconfig string) []string {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -138,6 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		args = []string{} // cobra reads os.Args for nil
 	}
 	cmd.SetArgs(args)
+	refuseUnknownShells(cmd, args)
 	err := cmd.ExecuteContext(ctx)
 	var failed *operator.ActionFailed
 	switch {

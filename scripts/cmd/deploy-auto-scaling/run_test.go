@@ -296,6 +296,13 @@ func TestCompletion(t *testing.T) {
 			t.Errorf("completion %s: exit %d, stderr %q, stdout lacks %q", shell, code, stderr, want)
 		}
 	}
+	if code, stdout, stderr := runCmd(t, env(nil), "completion", "tcsh"); code != exitUsage || stdout != "" ||
+		!strings.Contains(stderr, `unknown shell "tcsh": use one of bash, fish, powershell, zsh`) {
+		t.Errorf("completion tcsh: exit %d, stdout %q, stderr %q; want exit %d naming the shells", code, stdout, stderr, exitUsage)
+	}
+	if code, stdout, _ := runCmd(t, env(nil), "completion"); code != exitOK || !strings.Contains(stdout, "bash") {
+		t.Errorf("completion: exit %d, stdout %q; want its help", code, stdout)
+	}
 	kubeconfig := writeTemp(t, "kubeconfig", unreachableKubeconfig)
 	for _, tc := range []struct {
 		args []string
