@@ -271,9 +271,11 @@ func checkDependencies(chrt *chart.Chart) error {
 
 // render runs a client-only dry-run install, the equivalent of `helm template`.
 func render(opts Options, chrt *chart.Chart, vals map[string]any) (string, error) {
+	kv := OfflineKubeVersion
 	inst := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
 	inst.DryRun = true
 	inst.ClientOnly = true
+	inst.KubeVersion = &kv
 	inst.Replace = true
 	inst.ReleaseName = opts.Release
 	inst.Namespace = opts.Namespace
