@@ -48,6 +48,14 @@ $(BIN)/kubectl: go.mod go.sum tools/kubectl/main.go
 	$(call say,building kubectl from k8s.io/kubectl (pinned in go.mod) into bin/)
 	$(GO) build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v1.37.2 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37" -o $@ ./tools/kubectl
 
+$(BIN)/actionlint: tools/actionlint/go.mod tools/actionlint/go.sum
+	$(call say,building actionlint from github.com/rhysd/actionlint (pinned in tools/actionlint) into bin/)
+	cd tools/actionlint && $(GO) build -trimpath -ldflags "-s -w" -o $@ github.com/rhysd/actionlint/cmd/actionlint
+
+$(BIN)/ct: tools/chart-testing/go.mod tools/chart-testing/go.sum
+	$(call say,building ct from github.com/helm/chart-testing/v3 (pinned in tools/chart-testing) into bin/)
+	cd tools/chart-testing && $(GO) build -trimpath -ldflags "-s -w -X github.com/helm/chart-testing/v3/ct/cmd.Version=$$($(GO) list -m -f '{{.Version}}' github.com/helm/chart-testing/v3)" -o $@ github.com/helm/chart-testing/v3/ct
+
 .PHONY: tools
 tools: $(BIN)/helm $(BIN)/kubectl ## build the pinned helm and kubectl into bin/
 
@@ -94,12 +102,17 @@ bench: ## exporter benchmarks: /metrics latency (p50/p99, allocs) vs fork+exec, 
 	$(GO) test -run '^$$' -bench ExporterRSS -benchtime 1000x ./exporter/cmd/gpu-metrics-exporter/
 
 .PHONY: lint
-lint: tools ## gofmt, go vet, helm lint --strict and helm template (the gate for cross-field rules) for every values file
+lint: tools $(BIN)/actionlint $(BIN)/ct ## gofmt, go vet, actionlint, ct lint, helm lint --strict and helm template (the gate for cross-field rules) for every values file
 	$(call say,gofmt)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(call say,go vet ./...)
 	$(GO) vet ./...
 	cd exporter/conntrackshim && $(GO) vet ./...
+	$(call say,actionlint (.github/workflows))
+	$(BIN)/actionlint
+	$(call say,ct lint (ct.yaml: yamllint and helm lint --strict of both charts))
+	@command -v yamllint >/dev/null 2>&1 || { echo "ct lint needs yamllint: apt-get install yamllint (Debian's package)"; exit 1; }
+	PATH=$(BIN):$$PATH $(BIN)/ct lint
 	@if [ -d $(CHART) ]; then \
 		printf '\n==> helm lint --strict %s\n' "$(CHART)"; \
 		helm lint --strict $(CHART); \
