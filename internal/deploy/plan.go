@@ -35,8 +35,12 @@ type Options struct {
 	Release   string
 	Namespace string
 	// Chart is a chart directory or archive; a relative path is looked up
-	// from the working directory and then from the repository root.
-	Chart      string
+	// from the working directory and then from the repository root. An
+	// oci:// or http(s):// reference, or a chart name with Source.RepoURL,
+	// is fetched as helm does.
+	Chart string
+	// Source is where a remote Chart comes from (version, repository).
+	Source     ChartSource
 	ValueFiles []string
 	// Set holds --set expressions (k=v, comma-separated lists allowed).
 	Set []string
@@ -101,7 +105,7 @@ func Prepare(opts Options) (*Plan, error) {
 	if err := ValidateNamespace(opts.Namespace); err != nil {
 		return nil, err
 	}
-	chartPath, err := ResolveChart(opts.Chart)
+	chartPath, err := chartArchiveOrDir(opts.Chart, opts.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -234,6 +238,19 @@ func withStringHint(err error, sets []string) error {
 		return err
 	}
 	return fmt.Errorf("%w; --set reads 1, true and null as a number, a boolean and null: pass a value that must be a string with --set-string KEY=VALUE", err)
+}
+
+// chartArchiveOrDir returns the local path of the chart ref: fetched when it
+// is remote, else found by ResolveChart. A version or repository for a local
+// chart is refused: it would be silently ignored.
+func chartArchiveOrDir(ref string, src ChartSource) (string, error) {
+	if IsRemoteChart(ref, src) {
+		return locateRemoteChart(ref, src)
+	}
+	if src.Version != "" {
+		return "", invalid("--chart-version %s: chart %q is a local path; a version applies to an oci:// reference or a chart of a --repo repository", src.Version, ref)
+	}
+	return ResolveChart(ref)
 }
 
 // ResolveChart finds a chart path: absolute as given, else relative to the

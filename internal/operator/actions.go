@@ -42,7 +42,7 @@ func Run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	var plan *deploy.Plan
 	if o.Action == "deploy" {
 		p, err := deploy.Prepare(deploy.Options{
-			Release: o.Release, Namespace: o.Namespace, Chart: o.Chart,
+			Release: o.Release, Namespace: o.Namespace, Chart: o.Chart, Source: o.ChartSource,
 			ValueFiles: o.Values, Set: o.Sets, SetString: o.SetStrings, SetFile: o.SetFiles, Timeout: o.Timeout, Log: helmLog,
 		})
 		if err != nil {

@@ -52,6 +52,9 @@ type Options struct {
 	NamespaceSource string
 	Release         string
 	Chart           string
+	// ChartSource is --chart-version, --repo and --plain-http, for a
+	// chart fetched from an OCI registry or a chart repository.
+	ChartSource     deploy.ChartSource
 	Kubeconfig      string
 	Context         string
 	Timeout         time.Duration

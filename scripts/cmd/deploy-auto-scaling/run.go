@@ -91,7 +91,10 @@ kubeconfig context's namespace, else medical-kg.`,
 	fs.StringVar(&o.Context, "kube-context", "", "the same as --context (helm's name)")
 	fs.Lookup("namespace").Usage = "namespace of the release, created by deploy if absent (default: $" + helmNamespaceEnv + ", else the kubeconfig context's namespace, else medical-kg)"
 	fs.StringVar(&o.Release, "release", o.Release, "Helm release name")
-	fs.StringVar(&o.Chart, "chart", o.Chart, "chart path (relative to the working directory or the repository root)")
+	fs.StringVar(&o.Chart, "chart", o.Chart, "chart: a path (relative to the working directory or the repository root), an oci:// reference, an archive URL, or a chart name with --repo")
+	fs.StringVar(&o.ChartSource.Version, "chart-version", "", "deploy: version (or SemVer constraint) of an oci:// or --repo chart, as helm's --version (default: the newest; --version prints this tool's)")
+	fs.StringVar(&o.ChartSource.RepoURL, "repo", "", "deploy: chart repository URL (its index.yaml) holding --chart")
+	fs.BoolVar(&o.ChartSource.PlainHTTP, "plain-http", false, "deploy: talk to the OCI registry of --chart over plain HTTP")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "bound of every cluster request and of status and doctor; how long deploy/undeploy wait for the cluster")
 	fs.StringVarP(&o.Output, "output", "o", operator.OutputTable, "status and doctor: output format, one of "+strings.Join(operator.Outputs, ", "))
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", "", "doctor: the Prometheus the adapter reads, reachable from here (enables the series checks)")

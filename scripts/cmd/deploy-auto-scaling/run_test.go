@@ -145,6 +145,8 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		{"bad prometheus url", nil, []string{"--action", "doctor", "--prometheus-url", "localhost:9090"}, "expected http(s)://host:port"},
 		{"bad node selector", nil, []string{"--action", "doctor", "--gpu-node-selector", "a in"}, "--gpu-node-selector"},
 		{"missing chart", nil, []string{"--action", "deploy", "--chart", "charts/missing", "--kubeconfig", kubeconfig}, "pass --chart"},
+		{"chart version of a local chart", nil, with(deploy, "--chart-version", "1.0.0"), "--chart-version 1.0.0: chart"},
+		{"unreachable chart repository", nil, with(deploy, "--chart", "gpu-autoscaling", "--repo", "http://127.0.0.1:1"), "fetch chart gpu-autoscaling in the repository http://127.0.0.1:1"},
 		{"invalid values file", nil, with(deploy, "--values", badValues), "fix the YAML file"},
 		{"missing values file", nil, with(deploy, "-f", filepath.Join(dir, "none.yaml")), "none.yaml"},
 		{"schema violation", nil, with(deploy, "--set", "replicas=-1"), "/replicas"},
