@@ -45,6 +45,12 @@ var externalMetrics = map[string]string{
 	"aggregator_unavailable_apiservice":                    "kube-apiserver",
 	"up":                                                   "Prometheus",
 	"ALERTS":                                               "Prometheus",
+	// DCGM mode (metricsSource: dcgm): recording rules read these and record the contract names.
+	"DCGM_FI_DEV_GPU_UTIL":    "dcgm-exporter",
+	"DCGM_FI_DEV_FB_USED":     "dcgm-exporter",
+	"DCGM_FI_DEV_FB_FREE":     "dcgm-exporter",
+	"DCGM_FI_DEV_FB_RESERVED": "dcgm-exporter",
+	"DCGM_FI_DEV_GPU_TEMP":    "dcgm-exporter",
 }
 
 func knownMetric(name string) bool {
@@ -248,7 +254,9 @@ func alertRulesOf(t *testing.T, objects []object) []ruleSpec {
 }
 
 type ruleSpec struct {
-	Alert       string            `json:"alert"`
+	// Record is set on recording rules (DCGM mode), Alert on alerting rules.
+	Record      string            `json:"record,omitempty"`
+	Alert       string            `json:"alert,omitempty"`
 	Expr        string            `json:"expr"`
 	For         string            `json:"for"`
 	Labels      map[string]string `json:"labels"`
@@ -262,6 +270,7 @@ func TestPromQLParsesAndNamesOnlyKnownMetrics(t *testing.T) {
 		{name: "sandbox", req: renderRequest{valuesFiles: []string{"values/sandbox.yaml"}}},
 		{name: "rules-only", req: renderRequest{valuesFiles: []string{"values/rules-only.yaml"}, extraArgs: monitoringAPIs}},
 		{name: "request-rate", req: renderRequest{values: "adapter:\n  rules:\n    requestRate:\n      enabled: true\nprometheusRule:\n  configMap: true\n"}},
+		{name: "dcgm", req: renderRequest{valuesFiles: []string{"values/dcgm.yaml"}, extraArgs: monitoringAPIs}},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,15 +1,30 @@
 {{/*
 The alerting rules as a Prometheus rules document ({groups: [...]}); rendered both into the PrometheusRule
 and, optionally, into a plain rules-file ConfigMap. Every expression uses only contract metrics (exporter),
-kube-state-metrics (kube_*), kube-apiserver (aggregator_*) and `up`.
+kube-state-metrics (kube_*), kube-apiserver (aggregator_*) and `up`. In DCGM mode (metricsSource: dcgm) the
+document starts with the recording rules that serve dcgm-exporter's series under the contract names
+(_dcgm.tpl), and the exporter alerts watch dcgm-exporter's job (dcgm.job).
 */}}
 {{- define "gpu-autoscaling.alertRules" -}}
 {{- $a := .Values.prometheusRule.alerts -}}
 {{- $job := .Values.prometheusRule.exporterJob -}}
+{{- $dcgm := include "gpu-autoscaling.dcgm" . -}}
+{{- if $dcgm -}}
+{{- $job = .Values.dcgm.job -}}
+{{- end -}}
 {{- $ns := .Release.Namespace -}}
 {{- $rules := list -}}
 {{- with $a.exporterDown -}}
-{{- if .enabled -}}
+{{- if and .enabled $dcgm -}}
+{{- $rules = append $rules (dict
+  "alert" "GPUMetricsExporterDown"
+  "expr" (printf "up{job=~%q} == 0 or absent(up{job=~%q})" $job $job)
+  "for" .for
+  "labels" (dict "severity" .severity)
+  "annotations" (dict
+    "summary" "dcgm-exporter {{ $labels.instance }} is down, or no dcgm-exporter target exists"
+    "description" "The dcgm-exporter target {{ $labels.instance }} (job {{ $labels.job }}) is not scraped, or Prometheus has no target of the job set in dcgm.job. HPAs on gpu_* metrics for pods on that node stop scaling. Check: kubectl get pods -A -l app=nvidia-dcgm-exporter -o wide and their logs, nvidia-smi on the node.")) -}}
+{{- else if .enabled -}}
 {{- $rules = append $rules (dict
   "alert" "GPUMetricsExporterDown"
   "expr" (printf "up{job=~%q} == 0 or gpu_exporter_up{job=~%q} == 0 or absent(up{job=~%q})" $job $job $job)
@@ -66,8 +81,13 @@ kube-state-metrics (kube_*), kube-apiserver (aggregator_*) and `up`.
   "labels" (dict "severity" .severity)
   "annotations" (dict
     "summary" "GPU series on {{ $labels.node }} are not attributed to pods"
-    "description" "Busy GPUs on node {{ $labels.node }} report no pod label, or pod labels were renamed to exported_pod. HPA Pods metrics ignore these GPUs. Check the exporter's pod-resources socket mount and that Prometheus scrapes it with honor_labels: true.")) -}}
+    "description" (ternary "Busy GPUs on node {{ $labels.node }} report no pod label in dcgm-exporter's series. HPA Pods metrics ignore these GPUs. Check that dcgm-exporter maps GPUs to pods (DCGM_EXPORTER_KUBERNETES=true and the kubelet pod-resources socket mounted, the GPU Operator's defaults)." "Busy GPUs on node {{ $labels.node }} report no pod label, or pod labels were renamed to exported_pod. HPA Pods metrics ignore these GPUs. Check the exporter's pod-resources socket mount and that Prometheus scrapes it with honor_labels: true." (eq $dcgm "true")))) -}}
 {{- end -}}
 {{- end -}}
-{{- dict "groups" (list (dict "name" "gpu-autoscaling" "rules" $rules)) | toYaml -}}
+{{- $groups := list -}}
+{{- if $dcgm -}}
+{{- $groups = append $groups (include "gpu-autoscaling.dcgmRecordingGroup" . | fromJson) -}}
+{{- end -}}
+{{- $groups = append $groups (dict "name" "gpu-autoscaling" "rules" $rules) -}}
+{{- dict "groups" $groups | toYaml -}}
 {{- end -}}
