@@ -7,7 +7,7 @@ import (
 )
 
 // newMux routes the exporter's endpoints; anything else is a 404.
-func newMux(metrics http.Handler, cfg Config) (*http.ServeMux, error) {
+func newMux(metrics http.Handler, cfg Config) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -19,7 +19,7 @@ func newMux(metrics http.Handler, cfg Config) (*http.ServeMux, error) {
 		writeStatus(w, ok, msg)
 	})
 	mux.Handle("GET /{$}", landingPage(cfg))
-	return mux, nil
+	return mux
 }
 
 // writeStatus answers a health check: 200 or 503, with the reason as text.

@@ -128,12 +128,7 @@ func New(cfg Config) (*Server, error) {
 		s.unsubscribe = cfg.Source.Subscribe(cache.Refresh)
 		metrics = cache
 	}
-	mux, err := newMux(metrics, cfg)
-	if err != nil {
-		s.unsubscribe()
-		return nil, fmt.Errorf("landing page: %w", err)
-	}
-	s.handler = mux
+	s.handler = newMux(metrics, cfg)
 	return s, nil
 }
 

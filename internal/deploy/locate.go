@@ -22,10 +22,10 @@ type ChartSource struct {
 	PlainHTTP bool
 }
 
-// IsRemoteChart tells whether the chart named ref is fetched rather than
+// isRemoteChart tells whether the chart named ref is fetched rather than
 // read from the disk: an oci:// or http(s):// reference, or any name when a
 // repository is given.
-func IsRemoteChart(ref string, src ChartSource) bool {
+func isRemoteChart(ref string, src ChartSource) bool {
 	return src.RepoURL != "" || registry.IsOCI(ref) || strings.HasPrefix(ref, "https://") || strings.HasPrefix(ref, "http://")
 }
 

@@ -244,7 +244,7 @@ func withStringHint(err error, sets []string) error {
 // is remote, else found by ResolveChart. A version or repository for a local
 // chart is refused: it would be silently ignored.
 func chartArchiveOrDir(ref string, src ChartSource) (string, error) {
-	if IsRemoteChart(ref, src) {
+	if isRemoteChart(ref, src) {
 		return locateRemoteChart(ref, src)
 	}
 	if src.Version != "" {
@@ -288,7 +288,7 @@ func checkDependencies(chrt *chart.Chart) error {
 
 // render runs a client-only dry-run install, the equivalent of `helm template`.
 func render(opts Options, chrt *chart.Chart, vals map[string]any) (string, error) {
-	kv := OfflineKubeVersion
+	kv := OfflineKubeVersion()
 	inst := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
 	inst.DryRun = true
 	inst.ClientOnly = true
