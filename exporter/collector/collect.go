@@ -10,6 +10,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu"
+	"github.com/medical-kg/gpu-autoscaling/exporter/gpushare"
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources"
 )
 
@@ -36,6 +37,7 @@ func (c *Collector) collect(ctx context.Context) {
 	}
 	res := c.readGPUs(s)
 	s.devices = attribute(res.Devices, c.readOwners(ctx, s, len(res.Devices)))
+	c.splitShared(s)
 	c.readHost(s)
 	c.publish(s, began)
 }
@@ -146,6 +148,42 @@ func attribute(readings []gpu.Reading, owners map[string][]podresources.Owner) [
 		devices[i] = d
 	}
 	return devices
+}
+
+// splitShared gives each owner of a GPU several pods hold its own
+// processes' share, where per-process data was read; the others keep
+// whole-GPU values and are counted as such.
+func (c *Collector) splitShared(s *snapshot) {
+	if c.cfg.PodOf == nil {
+		return
+	}
+	for i := range s.devices {
+		d := &s.devices[i]
+		if !shared(d.owners) {
+			continue
+		}
+		if !d.reading.HasProcesses {
+			s.sharedWhole++
+			continue
+		}
+		byPod, rest := gpushare.Split(d.reading.Processes, c.cfg.PodOf)
+		d.shares = make([]gpushare.Share, len(d.owners))
+		for j, o := range d.owners {
+			d.shares[j] = byPod[o.Namespace+"/"+o.Pod]
+		}
+		s.sharedPerProcess++
+		s.unattributed += float64(rest.Processes)
+	}
+}
+
+// shared reports whether more than one pod holds the GPU.
+func shared(owners []podresources.Owner) bool {
+	for _, o := range owners[min(1, len(owners)):] {
+		if o.Namespace != owners[0].Namespace || o.Pod != owners[0].Pod {
+			return true
+		}
+	}
+	return false
 }
 
 func dedupOwners(owners []podresources.Owner) []podresources.Owner {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu"
+	"github.com/medical-kg/gpu-autoscaling/exporter/gpushare"
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources"
 )
 
@@ -55,6 +56,11 @@ type Config struct {
 	Reload func() error
 	// Owners, when set, attributes GPUs to containers; nil disables it.
 	Owners OwnerLister
+	// PodOf, when set, places a GPU process in its pod ("namespace/name"):
+	// a GPU several pods hold (time-slicing, MPS) then reports each pod its
+	// own processes' utilization and memory, when the GPU reader reads
+	// per-process use (gpu.Reader.WithProcesses). Nil keeps whole-GPU values.
+	PodOf  gpushare.PodOf
 	Host   HostReader
 	Logger *slog.Logger
 }
@@ -65,6 +71,9 @@ type device struct {
 	reading gpu.Reading
 	index   string
 	owners  []podresources.Owner // empty: unallocated
+	// shares, when set, is each owner's own use of a shared GPU (same order
+	// as owners); nil: every owner reports the whole GPU.
+	shares []gpushare.Share
 }
 
 type snapshot struct {
@@ -75,11 +84,15 @@ type snapshot struct {
 	gpuErr         string
 	podResourcesOK bool
 	devices        []device
-	cpu, mem       float64
-	haveCPU        bool
-	haveMem        bool
-	errors         []errorCount
-	collections    uint64
+	// Shared GPUs by how they were attributed, and the GPU processes no
+	// known pod accounts for.
+	sharedPerProcess, sharedWhole float64
+	unattributed                  float64
+	cpu, mem                      float64
+	haveCPU                       bool
+	haveMem                       bool
+	errors                        []errorCount
+	collections                   uint64
 }
 
 type errorCount struct {

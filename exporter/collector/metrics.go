@@ -11,6 +11,7 @@ type descs struct {
 	util, memUsed, memTotal, temp *prometheus.Desc
 	cpu, mem                      *prometheus.Desc
 	up, podResourcesUp, gpus      *prometheus.Desc
+	sharedGPUs, unattributed      *prometheus.Desc
 	errors, collections           *prometheus.Desc
 	duration, timestamp           *prometheus.Desc
 }
@@ -38,6 +39,11 @@ func newDescs() descs {
 		gpus: prometheus.NewDesc("gpu_exporter_gpus",
 			"GPUs reported at the last collection, by how gpu_utilization_percent was obtained: sampled (average of NVML's samples over the interval), instantaneous (the device keeps no samples), unavailable (MIG-enabled GPU).",
 			[]string{"utilization"}, nil),
+		sharedGPUs: prometheus.NewDesc("gpu_exporter_shared_gpus",
+			"GPUs several pods hold (time-slicing, MPS) at the last collection, by attribution: per_process (each pod's series carry its own processes' utilization and memory) or whole_gpu (per-process data unavailable: each pod's series carry the whole GPU's values). Exported with per-process attribution on.",
+			[]string{"attribution"}, nil),
+		unattributed: prometheus.NewDesc("gpu_exporter_unattributed_processes",
+			"Processes on shared GPUs at the last collection whose cgroup names no pod that holds the GPU (host processes, pods without a GPU allocation).", nil, nil),
 		errors: prometheus.NewDesc("gpu_exporter_collection_errors_total",
 			"Collection errors by source (gpu, pod_resources, host, simulation_file) and reason.", []string{"source", "reason"}, nil),
 		collections: prometheus.NewDesc("gpu_exporter_collections_total",
@@ -53,7 +59,7 @@ func newDescs() descs {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.descs
 	for _, desc := range []*prometheus.Desc{d.util, d.memUsed, d.memTotal, d.temp, d.cpu, d.mem,
-		d.up, d.podResourcesUp, d.gpus, d.errors, d.collections, d.duration, d.timestamp} {
+		d.up, d.podResourcesUp, d.gpus, d.sharedGPUs, d.unattributed, d.errors, d.collections, d.duration, d.timestamp} {
 		ch <- desc
 	}
 }
@@ -95,6 +101,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d.gpus, gauge, instantaneous, "instantaneous")
 		ch <- prometheus.MustNewConstMetric(d.gpus, gauge, unavailable, "unavailable")
 	}
+	if c.cfg.PodOf != nil {
+		ch <- prometheus.MustNewConstMetric(d.sharedGPUs, gauge, s.sharedPerProcess, "per_process")
+		ch <- prometheus.MustNewConstMetric(d.sharedGPUs, gauge, s.sharedWhole, "whole_gpu")
+		ch <- prometheus.MustNewConstMetric(d.unattributed, gauge, s.unattributed)
+	}
 	if s.haveCPU {
 		ch <- prometheus.MustNewConstMetric(d.cpu, gauge, s.cpu, node)
 	}
@@ -109,11 +120,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if len(owners) == 0 {
 			owners = unallocated
 		}
-		for _, o := range owners {
-			if r.HasUtilization {
-				ch <- prometheus.MustNewConstMetric(d.util, gauge, r.UtilizationPercent, dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
+		for j, o := range owners {
+			util, memUsed := r.UtilizationPercent, r.MemoryUsedBytes
+			if dev.shares != nil {
+				util, memUsed = dev.shares[j].UtilizationPercent, dev.shares[j].MemoryUsedBytes
 			}
-			ch <- prometheus.MustNewConstMetric(d.memUsed, gauge, float64(r.MemoryUsedBytes)/(1<<20), dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
+			if r.HasUtilization {
+				ch <- prometheus.MustNewConstMetric(d.util, gauge, util, dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
+			}
+			ch <- prometheus.MustNewConstMetric(d.memUsed, gauge, float64(memUsed)/(1<<20), dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
 			ch <- prometheus.MustNewConstMetric(d.memTotal, gauge, float64(r.MemoryTotalBytes)/(1<<20), dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
 			ch <- prometheus.MustNewConstMetric(d.temp, gauge, r.TemperatureCelsius, dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
 		}

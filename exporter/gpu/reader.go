@@ -33,6 +33,13 @@ type Reading struct {
 	// MIGDeviceUUIDs lists the UUIDs of the MIG devices carved out of this
 	// GPU, so pod-resources allocations of MIG devices map to their parent.
 	MIGDeviceUUIDs []string
+	// Processes is the per-process use of the GPU since the previous
+	// collection, read only when the Reader has per-process reading on
+	// (WithProcesses) and the GPU is not MIG-enabled; ProcessesErr says why
+	// it is missing otherwise (empty when per-process reading is off).
+	Processes    []Process
+	HasProcesses bool
+	ProcessesErr string
 }
 
 // DeviceError records why one device's series were dropped (or, for
@@ -105,12 +112,21 @@ type Reader struct {
 	// lastSeen is the newest utilization sample timestamp (µs) consumed per
 	// device UUID, so each collection averages only new samples.
 	lastSeen map[string]uint64
+	// processes, when set, reads per-process use of every non-MIG GPU.
+	processes *ProcessReader
 }
 
 // NewReader returns a Reader over lib. window is the collection interval: the
 // first collection of a device averages the samples of the last window.
 func NewReader(lib nvml.Interface, window time.Duration) *Reader {
 	return &Reader{lib: lib, window: window, now: time.Now, lastSeen: map[string]uint64{}}
+}
+
+// WithProcesses turns per-process reading on (Reading.Processes): NVML's
+// per-process utilization samples and running processes of each GPU.
+func (r *Reader) WithProcesses() *Reader {
+	r.processes = NewProcessReader()
+	return r
 }
 
 // Initialized reports whether NVML was initialised successfully.
@@ -169,6 +185,13 @@ func (r *Reader) Collect() (Result, error) {
 			delete(r.lastSeen, uuid)
 		}
 	}
+	if r.processes != nil {
+		for uuid := range r.processes.lastSeen {
+			if _, ok := seen[uuid]; !ok {
+				delete(r.processes.lastSeen, uuid)
+			}
+		}
+	}
 	return res, nil
 }
 
@@ -218,7 +241,34 @@ func (r *Reader) readDevice(index int) (*Reading, []DeviceError) {
 		return fail(uuid, "get temperature", ret)
 	}
 	reading.TemperatureCelsius = float64(temp)
+	r.readProcesses(dev, reading, migEnabled)
 	return reading, errs
+}
+
+// readProcesses fills reading's per-process use when per-process reading is
+// on. MIG-enabled GPUs report no per-process utilization: they fall back.
+func (r *Reader) readProcesses(dev nvml.Device, reading *Reading, migEnabled bool) {
+	if r.processes == nil {
+		return
+	}
+	if migEnabled {
+		reading.ProcessesErr = "mig"
+		return
+	}
+	var since uint64
+	if s := r.now().Add(-r.window).UnixMicro(); s > 0 {
+		since = uint64(s)
+	}
+	procs, err := r.processes.Read(dev, reading.UUID, since)
+	if err != nil {
+		var ret nvml.Return
+		reading.ProcessesErr = "nvml_error"
+		if errors.As(err, &ret) {
+			reading.ProcessesErr = Reason(ret)
+		}
+		return
+	}
+	reading.Processes, reading.HasProcesses = procs, true
 }
 
 // utilization averages the GPU utilization samples NVML buffered since the

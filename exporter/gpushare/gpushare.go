@@ -5,6 +5,7 @@ package gpushare
 
 import (
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu"
+	"github.com/medical-kg/gpu-autoscaling/exporter/proccgroup"
 )
 
 // Share is one pod's (or the unattributed remainder's) use of a GPU.
@@ -37,4 +38,21 @@ func (s Share) add(p gpu.Process) Share {
 	s.MemoryUsedBytes += p.UsedMemoryBytes
 	s.Processes++
 	return s
+}
+
+// PodByUID names the pod ("namespace/name") with a metadata.uid.
+type PodByUID func(uid string) (pod string, ok bool)
+
+// CgroupPodOf places a process through its cgroup (procRoot/<pid>/cgroup,
+// package proccgroup: the pod UID in the kubelet's cgroup path) and names
+// the pod with byUID. A process outside any pod, or in a pod byUID does not
+// know, is not placed (it counts as unattributed).
+func CgroupPodOf(procRoot string, byUID PodByUID) PodOf {
+	return func(pid uint32) (string, bool) {
+		ref, err := proccgroup.Lookup(procRoot, pid)
+		if err != nil {
+			return "", false
+		}
+		return byUID(ref.PodUID)
+	}
 }
