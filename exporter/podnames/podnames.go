@@ -47,10 +47,10 @@ type Config struct {
 }
 
 // InCluster builds a Config from the pod's service account and the
-// KUBERNETES_SERVICE_HOST/PORT environment, with a clear error when the
-// exporter does not run in a pod with a service-account token.
-func InCluster(node string) (Config, error) {
-	host, port := os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")
+// KUBERNETES_SERVICE_HOST/PORT environment (looked up with getenv), with a
+// clear error when the exporter does not run in a pod with a token.
+func InCluster(node string, getenv func(string) string) (Config, error) {
+	host, port := getenv("KUBERNETES_SERVICE_HOST"), getenv("KUBERNETES_SERVICE_PORT")
 	if host == "" || port == "" {
 		return Config{}, fmt.Errorf("per-process attribution asks the API server for the node's pods: KUBERNETES_SERVICE_HOST/PORT are not set (run in a pod, with automountServiceAccountToken)")
 	}

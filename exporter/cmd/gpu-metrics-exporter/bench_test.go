@@ -53,7 +53,7 @@ func newBenchExporter(tb testing.TB, gpus int, interval time.Duration) benchExpo
 	// machine does not turn into unattributed series.
 	cfg.CollectionInterval = interval
 	cfg.PodResourcesTimeout = 10 * time.Second
-	exp, err := newExporter(cfg, slog.New(slog.DiscardHandler))
+	exp, err := newExporter(cfg, os.Getenv, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -38,6 +38,7 @@ type config struct {
 	ProcPath            string
 	LogLevel            slog.Level
 	RuntimeMetrics      bool
+	ProcessAttribution  bool
 }
 
 // envFor maps flag names to their environment variables.
@@ -59,6 +60,7 @@ var envFor = map[string]string{
 	"proc-path":             "EXPORTER_PROC_PATH",
 	"log-level":             "EXPORTER_LOG_LEVEL",
 	"runtime-metrics":       "EXPORTER_RUNTIME_METRICS",
+	"process-attribution":   "EXPORTER_PROCESS_ATTRIBUTION",
 }
 
 // parseConfig parses args (without the program name) with env as the
@@ -90,6 +92,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&c.ProcPath, "proc-path", "/proc", "procfs of the host, for cpu_usage_percent and memory_usage_mb")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.Var(boolValue{&c.RuntimeMetrics}, "runtime-metrics", "also export go_* and process_* metrics of the exporter itself")
+	fs.Var(boolValue{&c.ProcessAttribution}, "process-attribution", "on GPUs several pods hold (time-slicing, MPS), report each pod its own processes' utilization and memory: NVML per-process data, <proc-path>/<pid>/cgroup, and the node's pods from the API server (needs list on pods)")
 	fs.Usage = func() {
 		fmt.Fprintf(output, "Usage: gpu-metrics-exporter [flags]\n\nEvery flag can also be set through the environment variable in brackets.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
@@ -162,6 +165,14 @@ func (c *config) validate() []error {
 	// (empty socket) it is unused, so any value, the default included, is fine.
 	if c.PodResourcesSocket != "" && (c.PodResourcesTimeout <= 0 || (c.CollectionInterval > 0 && c.PodResourcesTimeout >= c.CollectionInterval)) {
 		errs = append(errs, fmt.Errorf("--pod-resources-timeout %s: must be positive and shorter than --collection-interval %s (or disable attribution with --pod-resources-socket=)", c.PodResourcesTimeout, c.CollectionInterval))
+	}
+	if c.ProcessAttribution {
+		if c.Backend != "nvml" {
+			errs = append(errs, errors.New("--process-attribution needs --backend=nvml: the simulated backend reports no GPU processes"))
+		}
+		if c.PodResourcesSocket == "" {
+			errs = append(errs, errors.New("--process-attribution needs --pod-resources-socket: it splits a GPU among the pods the kubelet allocated it to"))
+		}
 	}
 	if c.ListenAddress == "" {
 		errs = append(errs, errors.New("--web.listen-address must not be empty (for example :9400)"))

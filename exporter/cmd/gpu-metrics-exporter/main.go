@@ -26,7 +26,9 @@ import (
 	"github.com/medical-kg/gpu-autoscaling/exporter/collector"
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu"
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simulated"
+	"github.com/medical-kg/gpu-autoscaling/exporter/gpushare"
 	"github.com/medical-kg/gpu-autoscaling/exporter/hostmetrics"
+	"github.com/medical-kg/gpu-autoscaling/exporter/podnames"
 	"github.com/medical-kg/gpu-autoscaling/exporter/podresources"
 	"github.com/medical-kg/gpu-autoscaling/exporter/server"
 )
@@ -69,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	exp, err := newExporter(cfg, log)
+	exp, err := newExporter(cfg, getenv, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "gpu-metrics-exporter: %v\n", err)
 		return 1
@@ -149,8 +151,8 @@ type exporter struct {
 // newExporter wires the collector, its registry and the HTTP server, which
 // subscribes to the collector's collections; the caller runs the collector's
 // loop and the server.
-func newExporter(cfg config, log *slog.Logger) (*exporter, error) {
-	coll, cleanup, err := buildCollector(cfg, log)
+func newExporter(cfg config, getenv func(string) string, log *slog.Logger) (*exporter, error) {
+	coll, cleanup, err := buildCollector(cfg, getenv, log)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +185,7 @@ func newExporter(cfg config, log *slog.Logger) (*exporter, error) {
 
 // buildCollector wires the backend, the pod-resources client and the host
 // reader; cleanup releases them (NVML is shut down only if Init succeeded).
-func buildCollector(cfg config, log *slog.Logger) (*collector.Collector, func(), error) {
+func buildCollector(cfg config, getenv func(string) string, log *slog.Logger) (*collector.Collector, func(), error) {
 	var lib nvml.Interface
 	var reload func() error
 	switch cfg.Backend {
@@ -197,6 +199,19 @@ func buildCollector(cfg config, log *slog.Logger) (*collector.Collector, func(),
 		lib = nvml.New()
 	}
 	reader := gpu.NewReader(lib, cfg.CollectionInterval)
+	var podOf gpushare.PodOf
+	if cfg.ProcessAttribution {
+		in, err := podnames.InCluster(cfg.NodeName, getenv)
+		if err != nil {
+			return nil, nil, err
+		}
+		names, err := podnames.New(in)
+		if err != nil {
+			return nil, nil, err
+		}
+		reader.WithProcesses()
+		podOf = gpushare.CgroupPodOf(cfg.ProcPath, names.Lookup)
+	}
 
 	var owners collector.OwnerLister
 	var prClient *podresources.Client
@@ -214,6 +229,7 @@ func buildCollector(cfg config, log *slog.Logger) (*collector.Collector, func(),
 		GPU:      reader,
 		Reload:   reload,
 		Owners:   owners,
+		PodOf:    podOf,
 		Host:     hostmetrics.NewReader(cfg.ProcPath),
 		Logger:   log,
 	})

@@ -96,6 +96,8 @@ func TestParseConfigErrorsSayWhatToFix(t *testing.T) {
 		{[]string{"--web.max-connections=0"}, nil, "--web.max-connections 0: use at least 1"},
 		{[]string{"--web.config.file=/does/not/exist.yml"}, nil, "--web.config.file /does/not/exist.yml:"},
 		{[]string{"--web.listen-address="}, nil, "--web.listen-address must not be empty"},
+		{[]string{"--backend=simulated", "--process-attribution"}, nil, "--process-attribution needs --backend=nvml"},
+		{[]string{"--process-attribution", "--pod-resources-socket="}, nil, "--process-attribution needs --pod-resources-socket"},
 	}
 	oneDash := regexp.MustCompile(`(^|[\s("])-[a-z]`)
 	for _, c := range cases {
@@ -357,6 +359,11 @@ func TestRunNVMLWithoutLibraryServesNodeMetrics(t *testing.T) {
 
 func TestRunExitCodes(t *testing.T) {
 	var out bytes.Buffer
+	if c := run(context.Background(), []string{"--process-attribution"}, env(nil), &out, nil); c != 1 ||
+		!strings.Contains(out.String(), "KUBERNETES_SERVICE_HOST") {
+		t.Fatalf("per-process attribution outside a pod: exit %d, %q", c, out.String())
+	}
+	out.Reset()
 	if c := run(context.Background(), []string{"--backend=simulated", "--simulation-file=/nonexistent/gpus.yaml"}, env(nil), &out, nil); c != 1 ||
 		!strings.Contains(out.String(), "/nonexistent/gpus.yaml") || !strings.Contains(out.String(), "EXPORTER_SIMULATION_FILE") {
 		t.Fatalf("unreadable simulation file: exit %d, %q", c, out.String())
