@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -347,6 +348,28 @@ func TestExporterDaemonSet(t *testing.T) {
 		for _, v := range ds.Spec.Template.Spec.Volumes {
 			assert.NotEqual(t, "pod-resources", v.Name, "no socket mount without attribution")
 		}
+	})
+	t.Run("per-process attribution: flag, token, host proc and list on pods only", func(t *testing.T) {
+		t.Parallel()
+		objects := decodeAll(t, render(t, renderRequest{values: "exporter:\n  hostProc:\n    enabled: true\n  processAttribution:\n    enabled: true\n"}))
+		ds := one(t, typedOf[*appsv1.DaemonSet](objects), "exporter DaemonSet")
+		spec := ds.Spec.Template.Spec
+		assert.Contains(t, spec.Containers[0].Args, "--process-attribution")
+		proc, _ := argValue(spec.Containers[0].Args, "--proc-path")
+		assert.Equal(t, "/host/proc", proc, "NVML reports host PIDs: their cgroups are read from the host's /proc")
+		require.NotNil(t, spec.AutomountServiceAccountToken)
+		assert.True(t, *spec.AutomountServiceAccountToken, "the exporter lists its node's pods with its token")
+		assert.False(t, spec.HostPID, "the host's /proc mount is enough: no hostPID")
+		role := one(t, filterName(typedOf[*rbacv1.ClusterRole](objects), exporterName+"-pods"), "exporter ClusterRole")
+		assert.Equal(t, []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}}}, role.Rules)
+		binding := one(t, filterName(typedOf[*rbacv1.ClusterRoleBinding](objects), exporterName+"-pods"), "exporter ClusterRoleBinding")
+		require.Len(t, binding.Subjects, 1)
+		assert.Equal(t, spec.ServiceAccountName, binding.Subjects[0].Name)
+		assert.Equal(t, ds.Namespace, binding.Subjects[0].Namespace)
+
+		off := one(t, typedOf[*appsv1.DaemonSet](decodeAll(t, render(t, renderRequest{}))), "exporter DaemonSet")
+		assert.NotContains(t, off.Spec.Template.Spec.Containers[0].Args, "--process-attribution")
+		assert.False(t, *off.Spec.Template.Spec.AutomountServiceAccountToken, "no token by default")
 	})
 	t.Run("simulated backend mounts the rendered simulation file", func(t *testing.T) {
 		t.Parallel()

@@ -200,6 +200,17 @@ entry, so a node matching any platform's GPU label qualifies). Empty output: no 
 {{- fail (printf "exporter.image.tag=%q is not an image tag: use letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-'), like 0.1.0" (toString .Values.image.tag)) -}}
 {{- end -}}
 {{- include "gpu-metrics-exporter.validateExtraArgs" . -}}
+{{- if .Values.processAttribution.enabled -}}
+{{- if ne .Values.backend "nvml" -}}
+{{- fail (printf "exporter.processAttribution.enabled needs exporter.backend=nvml: the %s backend reports no GPU processes" .Values.backend) -}}
+{{- end -}}
+{{- if not .Values.podResources.enabled -}}
+{{- fail "exporter.processAttribution.enabled needs exporter.podResources.enabled: it splits a GPU among the pods the kubelet allocated it to" -}}
+{{- end -}}
+{{- if not .Values.hostProc.enabled -}}
+{{- fail "exporter.processAttribution.enabled needs exporter.hostProc.enabled: true: a GPU process's cgroup is read from the host's /proc (NVML reports host PIDs)" -}}
+{{- end -}}
+{{- end -}}
 {{- $seen := dict -}}
 {{- $count := .Values.simulation.gpuCount | default 8 | int -}}
 {{- range $i, $g := .Values.simulation.gpus -}}
@@ -237,6 +248,7 @@ binary's own flag set, so a flag added to the exporter must be added here.
   "pod-resources-socket" "exporter.podResources.enabled, .hostPath and .socketName"
   "pod-resources-timeout" "exporter.podResources.timeout"
   "proc-path" "exporter.procPath and exporter.hostProc.enabled"
+  "process-attribution" "exporter.processAttribution.enabled"
   "runtime-metrics" ""
   "simulation-file" "exporter.simulation.file"
   "simulation-gpus" "exporter.simulation.gpuCount"
