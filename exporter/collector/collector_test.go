@@ -45,7 +45,7 @@ const simFile = `gpus:
 `
 
 // fakeProc writes a procfs with fixed CPU and memory figures.
-func fakeProc(t *testing.T) string {
+func fakeProc(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "stat"), []byte("cpu  300 0 100 500 100 0 0 0 0 0\n"), 0o644); err != nil {

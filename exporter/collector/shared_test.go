@@ -64,7 +64,7 @@ func (f fixedOwners) Owners(context.Context) (map[string][]podresources.Owner, e
 
 // podProc writes a /proc tree: each pid's cgroup file (cgroup v1,
 // cgroupfs driver, containerd naming, as the kubelet here writes them).
-func podProc(t *testing.T, cgroups map[string]string) string {
+func podProc(t testing.TB, cgroups map[string]string) string {
 	t.Helper()
 	root := fakeProc(t)
 	for pid, path := range cgroups {

@@ -6,6 +6,11 @@
 // informer alone adds 16.6 MiB of RSS to a program (18.7 MiB against 2.1 MiB,
 // measured 2026-12-03), about as much as the whole exporter uses.
 //
+// The request is one HTTP/1.1 GET on its own TLS connection
+// (http.Request.Write, http.ReadResponse), not an http.Client: the client's
+// Transport (HTTP/2 included) would add 0.5 MB of code to the binary and
+// 0.3 MiB to the exporter's RSS whether attribution is on or not.
+//
 // The list is refreshed when a UID is not known, at most once per
 // MinRefresh, so a pod started since the last list is found at the next
 // collection and an unknown UID (a pod of another node, a host process)
@@ -13,6 +18,7 @@
 package podnames
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -38,9 +44,9 @@ const maxListBytes = 32 << 20
 
 // Config says where the API server is and which node's pods to name.
 type Config struct {
-	Server     string // https://host:port
+	Server     string // host:port of the API server
 	Node       string
-	Client     *http.Client
+	TLS        *tls.Config            // RootCAs (and ServerName where Server is an IP the certificate does not name)
 	Token      func() (string, error) // re-read per request: projected tokens rotate
 	Timeout    time.Duration          // one list; default 5s
 	MinRefresh time.Duration          // default 10s
@@ -62,11 +68,10 @@ func InCluster(node string, getenv func(string) string) (Config, error) {
 	if !pool.AppendCertsFromPEM(ca) {
 		return Config{}, fmt.Errorf("%s holds no PEM certificate", caFile)
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	return Config{
-		Server: "https://" + net.JoinHostPort(host, port),
+		Server: net.JoinHostPort(host, port),
 		Node:   node,
-		Client: &http.Client{Transport: tr},
+		TLS:    &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
 		Token: func() (string, error) {
 			b, err := os.ReadFile(tokenFile)
 			if err != nil {
@@ -90,8 +95,8 @@ type Names struct {
 
 // New returns Names for cfg; nothing is listed until the first Lookup.
 func New(cfg Config) (*Names, error) {
-	if cfg.Server == "" || cfg.Node == "" || cfg.Client == nil {
-		return nil, fmt.Errorf("pod names need an API server, a node name and an HTTP client")
+	if cfg.Server == "" || cfg.Node == "" || cfg.TLS == nil {
+		return nil, fmt.Errorf("pod names need an API server, a node name and a TLS configuration")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
@@ -145,11 +150,12 @@ func (n *Names) list() (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
 	defer cancel()
 	q := url.Values{"fieldSelector": {"spec.nodeName=" + n.cfg.Node}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.cfg.Server+"/api/v1/pods?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+n.cfg.Server+"/api/v1/pods?"+q.Encode(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("build pod list request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json")
+	req.Close = true
 	if n.cfg.Token != nil {
 		tok, err := n.cfg.Token()
 		if err != nil {
@@ -157,9 +163,21 @@ func (n *Names) list() (map[string]string, error) {
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := n.cfg.Client.Do(req)
+	dialer := &tls.Dialer{Config: n.cfg.TLS}
+	conn, err := dialer.DialContext(ctx, "tcp", n.cfg.Server)
 	if err != nil {
-		return nil, fmt.Errorf("list pods of node %s: %w", n.cfg.Node, err)
+		return nil, fmt.Errorf("list pods of node %s: connect to the API server %s: %w", n.cfg.Node, n.cfg.Server, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if err := req.Write(conn); err != nil {
+		return nil, fmt.Errorf("list pods of node %s: send request: %w", n.cfg.Node, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		return nil, fmt.Errorf("list pods of node %s: read answer: %w", n.cfg.Node, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxListBytes))

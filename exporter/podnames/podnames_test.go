@@ -1,6 +1,8 @@
 package podnames
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -36,13 +38,21 @@ func apiServer(t *testing.T, pods *atomic.Pointer[map[string]string], status *at
 	return srv
 }
 
+// tlsFor trusts the test server's certificate as InCluster trusts the
+// service account's CA.
+func tlsFor(srv *httptest.Server) *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return &tls.Config{RootCAs: pool, ServerName: "example.com"}
+}
+
 func TestLookupListsOnMissAtMostOncePerMinRefresh(t *testing.T) {
 	var pods atomic.Pointer[map[string]string]
 	var status, lists atomic.Int32
 	status.Store(http.StatusOK)
 	pods.Store(&map[string]string{"uid-a": "embedding-0"})
 	srv := apiServer(t, &pods, &status, &lists)
-	n, err := New(Config{Server: srv.URL, Node: "gpu-node-0", Client: srv.Client(), MinRefresh: time.Minute,
+	n, err := New(Config{Server: srv.Listener.Addr().String(), Node: "gpu-node-0", TLS: tlsFor(srv), MinRefresh: time.Minute,
 		Token: func() (string, error) { return "tok", nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +85,7 @@ func TestForbiddenListSaysWhatToGrantAndKeepsNames(t *testing.T) {
 	status.Store(http.StatusOK)
 	pods.Store(&map[string]string{"uid-a": "embedding-0"})
 	srv := apiServer(t, &pods, &status, &lists)
-	n, err := New(Config{Server: srv.URL, Node: "gpu-node-0", Client: srv.Client(), MinRefresh: time.Second,
+	n, err := New(Config{Server: srv.Listener.Addr().String(), Node: "gpu-node-0", TLS: tlsFor(srv), MinRefresh: time.Second,
 		Token: func() (string, error) { return "tok", nil }})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,12 +40,12 @@ func Lookup(procRoot string, pid uint32) (Ref, error) {
 		return Ref{}, fmt.Errorf("read cgroup of pid %d: %w", pid, err)
 	}
 	defer f.Close()
-	buf := make([]byte, maxCgroupBytes)
-	n, err := f.Read(buf)
-	if err != nil && n == 0 {
+	// Most cgroup files are a few hundred bytes: ReadAll grows from 512.
+	data, err := io.ReadAll(io.LimitReader(f, maxCgroupBytes))
+	if err != nil {
 		return Ref{}, fmt.Errorf("read %s: %w", path, err)
 	}
-	ref, err := Parse(buf[:n])
+	ref, err := Parse(data)
 	if err != nil {
 		return Ref{}, fmt.Errorf("pid %d (%s): %w", pid, path, err)
 	}
