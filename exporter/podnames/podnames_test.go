@@ -46,19 +46,34 @@ func tlsFor(srv *httptest.Server) *tls.Config {
 	return &tls.Config{RootCAs: pool, ServerName: "example.com"}
 }
 
-func TestLookupListsOnMissAtMostOncePerMinRefresh(t *testing.T) {
-	var pods atomic.Pointer[map[string]string]
-	var status, lists atomic.Int32
-	status.Store(http.StatusOK)
-	pods.Store(&map[string]string{"uid-a": "embedding-0"})
-	srv := apiServer(t, &pods, &status, &lists)
-	n, err := New(Config{Server: srv.Listener.Addr().String(), Node: "gpu-node-0", TLS: tlsFor(srv), MinRefresh: time.Minute,
+// fixture is Names against apiServer, on a clock the test moves (now),
+// serving uid-a as ml/embedding-0 until the test changes pods or status.
+type fixture struct {
+	pods          atomic.Pointer[map[string]string]
+	status, lists atomic.Int32
+	now           time.Time
+	names         *Names
+}
+
+func newFixture(t *testing.T, minRefresh time.Duration) *fixture {
+	t.Helper()
+	f := &fixture{now: time.Unix(1000, 0)}
+	f.status.Store(http.StatusOK)
+	f.pods.Store(&map[string]string{"uid-a": "embedding-0"})
+	srv := apiServer(t, &f.pods, &f.status, &f.lists)
+	n, err := New(Config{Server: srv.Listener.Addr().String(), Node: "gpu-node-0", TLS: tlsFor(srv), MinRefresh: minRefresh,
 		Token: func() (string, error) { return "tok", nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Unix(1000, 0)
-	n.now = func() time.Time { return now }
+	n.now = func() time.Time { return f.now }
+	f.names = n
+	return f
+}
+
+func TestLookupListsOnMissAtMostOncePerMinRefresh(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	pods, lists, n := &f.pods, &f.lists, f.names
 
 	if pod, ok := n.Lookup("uid-a"); !ok || pod != "ml/embedding-0" {
 		t.Fatalf("Lookup(uid-a) = %q, %v; want ml/embedding-0", pod, ok)
@@ -70,7 +85,7 @@ func TestLookupListsOnMissAtMostOncePerMinRefresh(t *testing.T) {
 	if got := lists.Load(); got != 1 {
 		t.Fatalf("%d lists, want 1", got)
 	}
-	now = now.Add(time.Minute)
+	f.now = f.now.Add(time.Minute)
 	if pod, ok := n.Lookup("uid-b"); !ok || pod != "ml/reranking-0" {
 		t.Fatalf("Lookup(uid-b) after MinRefresh = %q, %v; want ml/reranking-0", pod, ok)
 	}
@@ -80,21 +95,11 @@ func TestLookupListsOnMissAtMostOncePerMinRefresh(t *testing.T) {
 }
 
 func TestForbiddenListSaysWhatToGrantAndKeepsNames(t *testing.T) {
-	var pods atomic.Pointer[map[string]string]
-	var status, lists atomic.Int32
-	status.Store(http.StatusOK)
-	pods.Store(&map[string]string{"uid-a": "embedding-0"})
-	srv := apiServer(t, &pods, &status, &lists)
-	n, err := New(Config{Server: srv.Listener.Addr().String(), Node: "gpu-node-0", TLS: tlsFor(srv), MinRefresh: time.Second,
-		Token: func() (string, error) { return "tok", nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Unix(1000, 0)
-	n.now = func() time.Time { return now }
+	f := newFixture(t, time.Second)
+	status, n := &f.status, f.names
 	n.Lookup("uid-a")
 	status.Store(http.StatusForbidden)
-	now = now.Add(time.Second)
+	f.now = f.now.Add(time.Second)
 	if _, ok := n.Lookup("uid-x"); ok {
 		t.Fatal("unknown UID found")
 	}
