@@ -45,6 +45,10 @@ func newMetrics(b *burner, m *ballast) *metrics {
 			Help: "CPU the service is burning now, in millicores (its pod's share of the simulated load, after clamping).",
 		}, b.targetMillicores),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gpu_service_cpu_overhead_millicores",
+			Help: "CPU the process uses beyond its burn loop (Go runtime, HTTP, ballast), measured; the loop burns that much less so the container uses the target.",
+		}, b.overheadMillicores),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gpu_service_memory_target_bytes",
 			Help: "Resident memory the service is holding itself to, in bytes (its pod's share of the simulated load, after clamping).",
 		}, func() float64 { return float64(m.targetBytes()) }),

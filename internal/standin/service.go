@@ -36,7 +36,7 @@ func Serve(ctx context.Context, cfg Config, lis net.Listener) error {
 		return err
 	}
 	log := cfg.Logger
-	burn := newBurner(cfg.MaxCPUMillicores, cfg.CPUPeriod)
+	burn := newBurner(cfg.MaxCPUMillicores, cfg.CPUPeriod, processCPUTime)
 	mem := newBallast(selfRSS)
 	mt := newMetrics(burn, mem)
 	src := newLoadSource(cfg.LoadFile, cfg.Service, log, mt.loadErrors.Inc)

@@ -133,7 +133,7 @@ func grep(text, substr string) string {
 }
 
 func TestMetricsLint(t *testing.T) {
-	mt := newMetrics(newBurner(1000, 100*time.Millisecond), newBallast(selfRSS))
+	mt := newMetrics(newBurner(1000, 100*time.Millisecond, processCPUTime), newBallast(selfRSS))
 	mt.requests.WithLabelValues("200", "get").Inc()
 	mt.responseTime.WithLabelValues("200", "get").Observe(0.01)
 	problems, err := testutil.GatherAndLint(mt.registry)
@@ -143,10 +143,10 @@ func TestMetricsLint(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
-	n, err := testutil.GatherAndCount(mt.registry, "gpu_service_cpu_target_millicores", "gpu_service_memory_target_bytes",
-		"gpu_service_memory_ballast_bytes", "gpu_service_load_file_errors_total", "service_requests_total", "service_response_time_seconds")
-	if err != nil || n != 6 {
-		t.Errorf("GatherAndCount = %d, %v: want the 6 service metrics", n, err)
+	n, err := testutil.GatherAndCount(mt.registry, "gpu_service_cpu_target_millicores", "gpu_service_cpu_overhead_millicores",
+		"gpu_service_memory_target_bytes", "gpu_service_memory_ballast_bytes", "gpu_service_load_file_errors_total", "service_requests_total", "service_response_time_seconds")
+	if err != nil || n != 7 {
+		t.Errorf("GatherAndCount = %d, %v: want the 7 service metrics", n, err)
 	}
 }
 
