@@ -141,8 +141,13 @@ type replicaTracker struct {
 	markAt        time.Time
 	markDesired   int32
 	desiredMoveAt time.Time
-	stop          chan struct{}
-	done          chan struct{}
+	// metricMoveAt records when the metrics in the HPA's status first asked
+	// for another count than markDesired (hpastatus.Recommendation): the
+	// metric path's end. desiredMoveAt minus it is what the behavior
+	// (stabilization window) added.
+	metricMoveAt time.Time
+	stop         chan struct{}
+	done         chan struct{}
 }
 
 func trackReplicas(cs *kubernetes.Clientset, service string) *replicaTracker {
@@ -175,9 +180,17 @@ func (rt *replicaTracker) sample(cs *kubernetes.Clientset) {
 			rt.samples = append(rt.samples, replicaSample{at: now, replicas: *dep.Spec.Replicas})
 		}
 	}
-	if herr == nil && !rt.markAt.IsZero() && rt.desiredMoveAt.IsZero() &&
-		hpa.Status.DesiredReplicas != 0 && hpa.Status.DesiredReplicas != rt.markDesired {
+	if herr != nil || rt.markAt.IsZero() {
+		return
+	}
+	if rec, ok := hpastatus.Recommendation(hpa, hpastatus.DefaultTolerance); ok && rt.metricMoveAt.IsZero() && rec != rt.markDesired {
+		rt.metricMoveAt = now
+	}
+	if rt.desiredMoveAt.IsZero() && hpa.Status.DesiredReplicas != 0 && hpa.Status.DesiredReplicas != rt.markDesired {
 		rt.desiredMoveAt = now
+		if rt.metricMoveAt.IsZero() { // both within one poll
+			rt.metricMoveAt = now
+		}
 	}
 }
 
@@ -190,7 +203,7 @@ func (rt *replicaTracker) mark(ctx context.Context, cs *kubernetes.Clientset) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.markAt = time.Now()
-	rt.desiredMoveAt = time.Time{}
+	rt.desiredMoveAt, rt.metricMoveAt = time.Time{}, time.Time{}
 	rt.markDesired = 0
 	if err == nil {
 		rt.markDesired = hpa.Status.DesiredReplicas
@@ -204,10 +217,23 @@ func (rt *replicaTracker) mark(ctx context.Context, cs *kubernetes.Clientset) {
 func (rt *replicaTracker) latency() time.Duration {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if rt.desiredMoveAt.IsZero() {
+	return since(rt.markAt, rt.desiredMoveAt)
+}
+
+// metricLatency is the metric path alone: the time from mark until the
+// metrics the HPA reports ask for another count (0 if not yet).
+func (rt *replicaTracker) metricLatency() time.Duration {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return since(rt.markAt, rt.metricMoveAt)
+}
+
+// since is end − start, or 0 when end has not happened.
+func since(start, end time.Time) time.Duration {
+	if end.IsZero() {
 		return 0
 	}
-	return rt.desiredMoveAt.Sub(rt.markAt)
+	return end.Sub(start)
 }
 
 func (rt *replicaTracker) close() {

@@ -116,9 +116,11 @@ func testClosedLoopUp(t *testing.T) {
 					h.Spec.Behavior.ScaleUp.StabilizationWindowSeconds != nil {
 					window = time.Duration(*h.Spec.Behavior.ScaleUp.StabilizationWindowSeconds) * time.Second
 				}
-				t.Logf("figure: %s scaled to %d in %s; load step → HPA desiredReplicas change %s (exporter %s + scrape %s + HPA sync %s = %s; the behavior's scale-up stabilization window %s can add to it); history %s",
-					st.service, st.want, time.Since(stepAt).Round(time.Second), rt.latency().Round(100*time.Millisecond),
-					exporterInterval, scrapeInterval, hpaSyncPeriod, exporterInterval+scrapeInterval+hpaSyncPeriod, window, rt)
+				path, total := rt.metricLatency(), rt.latency()
+				t.Logf("figure: %s scaled to %d in %s; load step → the HPA's metrics ask for more pods %s (metric path; goal ≤ exporter %s + scrape %s + HPA sync %s = %s) → desiredReplicas change %s (the behavior's scale-up stabilization window %s added %s); history %s",
+					st.service, st.want, time.Since(stepAt).Round(time.Second), path.Round(100*time.Millisecond),
+					exporterInterval, scrapeInterval, hpaSyncPeriod, exporterInterval+scrapeInterval+hpaSyncPeriod,
+					total.Round(100*time.Millisecond), window, (total - path).Round(100*time.Millisecond), rt)
 			}
 		}()
 	}
@@ -211,8 +213,10 @@ func testClosedLoopDown(t *testing.T) {
 			min := int(*h.Spec.MinReplicas)
 			if waitReplicas(t, cs, st.service, min, 4*time.Minute) {
 				rt := tracker(cs, st.service)
-				t.Logf("figure: %s back to min %d in %s; load drop → HPA desiredReplicas change %s (includes the scale-down stabilization window); history %s",
-					st.service, min, time.Since(stepAt).Round(time.Second), rt.latency().Round(100*time.Millisecond), rt)
+				path, total := rt.metricLatency(), rt.latency()
+				t.Logf("figure: %s back to min %d in %s; load drop → the HPA's metrics ask for fewer pods %s (metric path) → desiredReplicas change %s (the scale-down stabilization window added %s); history %s",
+					st.service, min, time.Since(stepAt).Round(time.Second), path.Round(100*time.Millisecond),
+					total.Round(100*time.Millisecond), (total - path).Round(100*time.Millisecond), rt)
 			}
 		}()
 	}
