@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"time"
 
@@ -13,12 +14,12 @@ import (
 )
 
 // ScrapeJob is a Prometheus scrape job of the sandbox: Kubernetes service
-// discovery of one role (pod or endpoints) in some namespaces, relabelled.
+// discovery of one role (pod, endpoints or node) in some namespaces, relabelled.
 // Up configures the annotation-driven pod job; SyncServiceMonitors adds one
 // job per ServiceMonitor, as prometheus-operator would.
 type ScrapeJob struct {
 	Name           string
-	Role           string   // pod or endpoints
+	Role           string   // pod, endpoints or node
 	Namespaces     []string // empty: all
 	MetricsPath    string
 	Scheme         string
@@ -88,16 +89,43 @@ func podAnnotationJob() ScrapeJob {
 		}}
 }
 
+// cadvisorJob scrapes the real node's kubelet for its cAdvisor container
+// metrics (container_cpu_usage_seconds_total,
+// container_memory_working_set_bytes, with their namespace, pod and
+// container labels), the conventional kubernetes-cadvisor job of
+// kube-prometheus: role node, HTTPS to the kubelet with Prometheus' client
+// certificate (its RBAC grants nodes/metrics), honor_labels. kwok's nodes
+// have no kubelet to scrape, so only the real node is kept.
+func (s *Sandbox) cadvisorJob() ScrapeJob {
+	return ScrapeJob{Name: "kubernetes-cadvisor", Role: "node", MetricsPath: "/metrics/cadvisor", Scheme: "https", HonorLabels: true,
+		TLSConfig: s.prometheusClientTLS(),
+		Relabel: []map[string]any{
+			{"source_labels": []string{"__meta_kubernetes_node_name"}, "action": "keep", "regex": regexp.QuoteMeta(s.state.Node.Name)},
+			{"source_labels": []string{"__meta_kubernetes_node_name"}, "target_label": "node"},
+			{"source_labels": []string{"__meta_kubernetes_node_name"}, "target_label": "instance"},
+		}}
+}
+
+// prometheusClientTLS is Prometheus' TLS towards the API server and the
+// kubelet: the sandbox CA and its client certificate.
+func (s *Sandbox) prometheusClientTLS() map[string]any {
+	return map[string]any{"ca_file": s.pki.Path("ca.crt"), "cert_file": s.pki.Path("prometheus.crt"), "key_file": s.pki.Path("prometheus.key")}
+}
+
 func (s *Sandbox) prometheusConfigPath() string {
 	return filepath.Join(s.opts.Dir, "config", "prometheus.yaml")
 }
 
 // writePrometheusConfig writes the configuration: Prometheus itself, the
-// annotation-driven pod job and the ServiceMonitor jobs.
+// annotation-driven pod job, the ServiceMonitor jobs and, with a real node,
+// its kubelet's cAdvisor.
 func (s *Sandbox) writePrometheusConfig() error {
 	s.mu.Lock()
 	jobs := append([]ScrapeJob{podAnnotationJob()}, s.prom.jobs...)
 	s.mu.Unlock()
+	if s.state.Node != nil {
+		jobs = append(jobs, s.cadvisorJob())
+	}
 	cfg := promYAML{
 		Global: map[string]string{
 			"scrape_interval":     s.opts.ScrapeInterval.String(),
@@ -105,8 +133,7 @@ func (s *Sandbox) writePrometheusConfig() error {
 		},
 		ScrapeConfigs: []promScrape{{JobName: "prometheus", StaticConfigs: []promStatic{{Targets: []string{s.prometheusAddress()}}}}},
 	}
-	sd := promK8sSD{APIServer: s.state.Server, TLSConfig: map[string]any{
-		"ca_file": s.pki.Path("ca.crt"), "cert_file": s.pki.Path("prometheus.crt"), "key_file": s.pki.Path("prometheus.key")}}
+	sd := promK8sSD{APIServer: s.state.Server, TLSConfig: s.prometheusClientTLS()}
 	for _, j := range jobs {
 		sc := promScrape{JobName: j.Name, HonorLabels: j.HonorLabels, MetricsPath: j.MetricsPath, Scheme: j.Scheme,
 			RelabelConfigs: j.Relabel, TLSConfig: j.TLSConfig, BasicAuth: j.BasicAuth}

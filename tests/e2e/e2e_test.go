@@ -48,6 +48,7 @@ func TestE2E(t *testing.T) {
 		{"Pod Security restricted namespace, exporter on a cloud-labelled GPU node", testPodSecurityAndCloudLabels},
 		{"simulated load reaches the exporter through its ConfigMap", testLoadReachesExporter},
 		{"closed loop scales up", testClosedLoopUp},
+		{"container CPU and memory scraped from the kubelet's cAdvisor", testCadvisorSeries},
 		{"adapter crash-looping keeps replicas, loop resumes", testAdapterFault},
 		{"helm upgrade keeps replicas, rollback", testUpgradeRollback},
 		{"closed loop scales down", testClosedLoopDown},

@@ -99,8 +99,16 @@ func TestBinaryMemoryBoundedUnderAttack(t *testing.T) {
 		}
 		return nil
 	}
-	if err := scrape(); err != nil {
-		t.Fatal(err)
+	// "serving" is logged before the first collection ends: wait for the
+	// series (a loaded machine can take a while).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err := scrape()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no GPU series within 30s: %v; %s", err, stderr.String())
+		}
 	}
 	rss, hwm := procStatus(t, pid)
 	t.Logf("before the attacks: VmRSS %.1f MiB, VmHWM %.1f MiB", rss, hwm)

@@ -264,16 +264,7 @@ func TestRunSimulatedEndToEnd(t *testing.T) {
 		"--node-name=gpu-node-1", "--pod-resources-socket=" + sock, "--collection-interval=1s", "--pod-resources-timeout=500ms"})
 
 	// The first collection runs at start; wait for readiness.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if code, _ := get(t, base+"/readyz"); code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitReady(t, base, logs.String)
 	code, body := get(t, base+"/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("/metrics = %d", code)
@@ -418,6 +409,22 @@ func startBinary(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) 
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("binary did not start: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitReady waits up to 30 s for base's /readyz to answer 200 (the first
+// collection done), failing with logs() otherwise.
+func waitReady(t *testing.T, base string, logs func() string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code, _ := get(t, base+"/readyz"); code == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 30s: %s", logs())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
