@@ -60,7 +60,7 @@ $(BIN)/ct: tools/chart-testing/go.mod tools/chart-testing/go.sum
 tools: $(BIN)/helm $(BIN)/kubectl ## build the pinned helm and kubectl into bin/
 
 .PHONY: cluster-tools
-cluster-tools: ## build (or reuse) the sandbox's cluster binaries (etcd, kube-*, kubelet, kube-proxy, containerd, kwok, adapter, metrics-server) and Debian's prometheus, runc, CNI plugins, iptables
+cluster-tools: ## build (or reuse) the sandbox's cluster binaries (etcd, kube-*, kubelet, kube-proxy, containerd, kwok, adapter, metrics-server, kube-state-metrics) and Debian's prometheus, runc, CNI plugins, iptables
 	$(call say,cluster binaries (cache: $(CACHE)))
 	tools/cluster/build.sh $(BIN)
 
@@ -145,14 +145,14 @@ sandbox-status: ## processes, API readiness, nodes and APIServices of the sandbo
 sandbox-down: ## stop the sandbox's processes by PID
 	$(GO) run ./scripts/cmd/sandbox down
 
-# IMAGES=name,name selects images (default all: gpu-metrics-exporter, prometheus-adapter, pause,
-# gpu-service, fake-gpu-device-plugin; one whose program is not in the tree is skipped).
+# IMAGES=name,name selects images (default all: gpu-metrics-exporter, prometheus-adapter,
+# kube-state-metrics, pause, gpu-service, fake-gpu-device-plugin; one whose program is not in the tree is skipped).
 IMAGES ?=
 
 .PHONY: images
 images: ## build the container images without Docker into dist/images/ (OCI layout archives + digests.txt)
-	$(call say,prometheus-adapter binary (cluster-tools component adapter; cache: $(CACHE)))
-	tools/cluster/build.sh $(BIN) adapter
+	$(call say,prometheus-adapter and kube-state-metrics binaries (cluster-tools components; cache: $(CACHE)))
+	tools/cluster/build.sh $(BIN) adapter kube-state-metrics
 	$(call say,images into dist/images/ (Debian packages cached in $(CACHE)/debs))
 	$(GO) run ./scripts/cmd/images build --out $(DIST)/images --bin $(BIN) --cache $(CACHE) \
 		--version $(VERSION) $(if $(IMAGES),--image $(IMAGES))

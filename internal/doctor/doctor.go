@@ -139,6 +139,7 @@ func Run(ctx context.Context, cfg Config) ([]Check, error) {
 		r.checkExporters,
 		r.checkPodLabels,
 		r.checkNVML,
+		r.checkKubeStateMetrics,
 		r.checkFlapping,
 	}
 	for _, step := range steps {

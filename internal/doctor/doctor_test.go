@@ -21,7 +21,7 @@ import (
 func TestHealthyClusterPassesEveryCheck(t *testing.T) {
 	checks := healthyWorld().run(t)
 	wantIDs := []string{idAPIService, idMetricServed, idAdapterPrometheus, idScalingActive, idExporterTargets,
-		idExporterPodSecurity, idExporterCoverage, idPodLabels, idNVML, idFlapping}
+		idExporterPodSecurity, idExporterCoverage, idPodLabels, idNVML, idKubeStateMetrics, idFlapping}
 	for _, id := range wantIDs {
 		if len(find(checks, id, "")) == 0 {
 			t.Errorf("no %s check ran", id)
@@ -306,6 +306,20 @@ func TestFlappingFromKubeStateMetrics(t *testing.T) {
 	w := healthyWorld()
 	w.changes = []series{{map[string]string{"__name__": "kube_horizontalpodautoscaler_status_current_replicas", "namespace": ns, "horizontalpodautoscaler": hpaName}, 12}}
 	expectCheck(t, w.run(t), idFlapping, "", Warn, "kube-state-metrics", "stabilizationWindowSeconds")
+}
+
+func TestKubeStateMetricsMissing(t *testing.T) {
+	w := healthyWorld()
+	var kept []series
+	for _, s := range w.series {
+		if s.labels["__name__"] != metricHPACurrentReplicas {
+			kept = append(kept, s)
+		}
+	}
+	w.series = kept
+	expectCheck(t, w.run(t), idKubeStateMetrics, "", Warn, "no series in namespace "+ns, "install kube-state-metrics")
+	w.noPrometheus = true
+	expectCheck(t, w.run(t), idKubeStateMetrics, "", Warn, "not checked without Prometheus", "--prometheus-url")
 }
 
 func TestRenderShowsFixes(t *testing.T) {

@@ -129,6 +129,8 @@ func healthyWorld() *world {
 			series{map[string]string{"__name__": metric, "gpu": "1", "node": node, "namespace": ns, "pod": fmt.Sprintf("exporter-%d", i), "job": "gpu-metrics-exporter", "instance": inst}, 0},
 		)
 	}
+	w.series = append(w.series, series{map[string]string{"__name__": metricHPACurrentReplicas, "namespace": ns, "horizontalpodautoscaler": hpaName,
+		"job": "kube-state-metrics"}, 2})
 	return w
 }
 

@@ -81,6 +81,18 @@ func Catalog() []Spec {
 			User:     "65534:65534",
 		},
 		{
+			Name:        "kube-state-metrics",
+			Description: "kube-state-metrics v2.15.0 (k8s.io/kube-state-metrics/v2) for the sandbox's Prometheus, built from its pinned module",
+			// Upstream's reference: the sandbox runs it as kube-prometheus-stack does.
+			Ref: RefSource{Repository: "registry.k8s.io/kube-state-metrics/kube-state-metrics", Tag: "v2.15.0"},
+			// As upstream's image: /kube-state-metrics, user 65534.
+			Binary: Binary{Install: "/kube-state-metrics", Prebuilt: &Prebuilt{File: "kube-state-metrics",
+				Hint: "build it with `tools/cluster/build.sh bin kube-state-metrics` (make images does)"}},
+			Licenses: "Apache-2.0",
+			User:     "65534:65534",
+			Ports:    []string{"8080/tcp", "8081/tcp"},
+		},
+		{
 			Name:        "pause",
 			Description: "Pod sandbox (pause) image: waits for SIGINT/SIGTERM and reaps children",
 			// The reference containerd's CRI uses as sandbox_image.

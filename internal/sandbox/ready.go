@@ -27,11 +27,14 @@ func (s *Sandbox) apiServiceAvailable(ctx context.Context, name string) (bool, e
 	return apiservice.Available(ctx, agg, name)
 }
 
+// readyCheck is one thing Up waits for: check says whether it is ready.
+type readyCheck struct {
+	what  string
+	check func(context.Context) (bool, error)
+}
+
 func (s *Sandbox) waitReady(ctx context.Context, cs *kubernetes.Clientset, watch []*process) error {
-	checks := []struct {
-		what  string
-		check func(context.Context) (bool, error)
-	}{
+	checks := []readyCheck{
 		{"kube-controller-manager (default service account)", func(ctx context.Context) (bool, error) {
 			_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 			return err == nil, err

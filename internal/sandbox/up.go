@@ -72,6 +72,9 @@ func (s *Sandbox) Up(ctx context.Context) (err error) {
 		if err := s.startNode(ctx); err != nil {
 			return err
 		}
+		if err := s.startKubeStateMetrics(ctx, cs); err != nil {
+			return err
+		}
 	}
 	if err := s.waitReady(ctx, cs, append(core, rest...)); err != nil {
 		return err

@@ -5,7 +5,7 @@
 #
 #   tools/cluster/build.sh BIN_DIR [component...]
 #
-# Components: kubernetes etcd kwok adapter metrics-server prometheus (the default
+# Components: kubernetes etcd kwok adapter metrics-server kube-state-metrics prometheus (the default
 # set), and for the sandbox's real node: containerd (containerd, its runc shim and
 # ctr, built from tools/cluster/containerd) and node-packages (Debian's runc,
 # containernetworking-plugins and iptables, pinned versions).
@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin_dir=${1:?usage: build.sh BIN_DIR [component...]}
 shift
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok adapter metrics-server prometheus containerd node-packages)
+[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd kwok adapter metrics-server kube-state-metrics prometheus containerd node-packages)
 cache=${GPU_AUTOSCALING_CACHE:-$HOME/.cache/gpu-autoscaling}
 mkdir -p "$bin_dir" "$cache/cluster"
 gover=$(go env GOVERSION)
@@ -114,6 +114,8 @@ for c in "${components[@]}"; do
 	kwok) build kwok kwok=sigs.k8s.io/kwok/cmd/kwok ;;
 	adapter) build adapter prometheus-adapter=sigs.k8s.io/prometheus-adapter/cmd/adapter ;;
 	metrics-server) build metrics-server metrics-server=sigs.k8s.io/metrics-server/cmd/metrics-server ;;
+	kube-state-metrics) ldflags="-s -w -X github.com/prometheus/common/version.Version=v2.15.0" \
+		build kube-state-metrics kube-state-metrics=k8s.io/kube-state-metrics/v2 ;;
 	prometheus) prometheus ;;
 	containerd)
 		# cgo-free: no_btrfs (its snapshotter needs cgo), no_zfs/no_devmapper (snapshotters the node does
@@ -124,6 +126,6 @@ for c in "${components[@]}"; do
 			containerd-shim-runc-v2=github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
 			ctr=github.com/containerd/containerd/v2/cmd/ctr ;;
 	node-packages) node_packages ;;
-	*) echo "unknown component $c (want kubernetes etcd kwok adapter metrics-server prometheus containerd node-packages)" >&2; exit 2 ;;
+	*) echo "unknown component $c (want kubernetes etcd kwok adapter metrics-server kube-state-metrics prometheus containerd node-packages)" >&2; exit 2 ;;
 	esac
 done
