@@ -13,7 +13,9 @@ import (
 
 	"github.com/medical-kg/gpu-autoscaling/internal/cluster"
 	"github.com/medical-kg/gpu-autoscaling/internal/contract"
+	"github.com/medical-kg/gpu-autoscaling/internal/dashboards"
 	"github.com/medical-kg/gpu-autoscaling/internal/doctor"
+	"github.com/medical-kg/gpu-autoscaling/internal/repo"
 )
 
 // report prints the summary and writes the plot, the samples and the summary.
@@ -85,6 +87,51 @@ func (d *demoRun) doctor(ctx context.Context, rec Record) (bool, error) {
 	}
 	d.timed("doctor", t0)
 	return !doctor.Failed(checks), nil
+}
+
+// panels prints, per dashboard panel, how many series its queries return
+// on the sandbox now (variables filled in as Grafana would), so a user sees
+// that every panel they open in Grafana has data. It returns how many
+// panels have none.
+func (d *demoRun) panels(ctx context.Context) (int, error) {
+	d.step("dashboards: series per panel (charts/gpu-autoscaling/dashboards, $namespace=" + namespace + ", $service and $node All)")
+	root, err := repo.Root()
+	if err != nil {
+		return 0, err
+	}
+	all, err := dashboards.LoadDir(filepath.Join(root, "charts", "gpu-autoscaling", "dashboards"))
+	if err != nil {
+		return 0, err
+	}
+	c, err := promapi.NewClient(promapi.Config{Address: d.sb.PrometheusURL()})
+	if err != nil {
+		return 0, fmt.Errorf("dashboards: Prometheus client: %w", err)
+	}
+	prom := promv1.NewAPI(c)
+	scrape := scrapeInterval
+	b := dashboards.Builtins{RateInterval: (4 * scrape).String(), Interval: scrape.String(), Range: "1h"}
+	var results []dashboards.Result
+	now := time.Now()
+	for _, db := range all {
+		values, err := dashboards.Values(ctx, prom, db, map[string][]string{"namespace": {namespace}}, now)
+		if err != nil {
+			return 0, err
+		}
+		results = append(results, dashboards.Evaluate(ctx, prom, db, values, b, now)...)
+	}
+	var buf bytes.Buffer
+	if err := dashboards.Render(&buf, results); err != nil {
+		return 0, err
+	}
+	empty := len(dashboards.Empty(results))
+	fmt.Fprintf(&buf, "\n%d panels, %d without data\n", len(results), empty)
+	d.mu.Lock()
+	fmt.Fprint(d.out, buf.String())
+	d.mu.Unlock()
+	if err := os.WriteFile(filepath.Join(d.o.Out, "panels.txt"), buf.Bytes(), 0o644); err != nil {
+		return 0, fmt.Errorf("write panels report: %w", err)
+	}
+	return empty, nil
 }
 
 func (d *demoRun) teardown() {

@@ -104,18 +104,24 @@ func (d *demoRun) run(ctx context.Context) (code Outcome) {
 	if err != nil {
 		return d.fail(ctx, err, Failed)
 	}
+	emptyPanels, err := d.panels(ctx)
+	if err != nil {
+		return d.fail(ctx, err, Failed)
+	}
 	d.step("result")
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fmt.Fprintf(d.out, "timings: %s\n", strings.Join(d.timings, ", "))
 	switch {
-	case AllOK(verdicts) && doctorOK:
-		fmt.Fprintf(d.out, "demo PASSED: every service scaled up and back down exactly as its load implied; doctor found no failure.\n")
+	case AllOK(verdicts) && doctorOK && emptyPanels == 0:
+		fmt.Fprintf(d.out, "demo PASSED: every service scaled up and back down exactly as its load implied; doctor found no failure; every dashboard panel has data.\n")
 		return Passed
 	case !AllOK(verdicts):
 		fmt.Fprintf(d.out, "demo FAILED: a service did not scale as its load implied (see the summary above; logs in %s).\n", filepath.Join(d.o.Dir, "logs"))
-	default:
+	case !doctorOK:
 		fmt.Fprintf(d.out, "demo FAILED: doctor reported failing checks (see above).\n")
+	default:
+		fmt.Fprintf(d.out, "demo FAILED: %d dashboard panels have no data (see the table above).\n", emptyPanels)
 	}
 	return Failed
 }

@@ -91,6 +91,7 @@ func TargetFromHPA(hpa *autoscalingv2.HorizontalPodAutoscaler, pod corev1.PodSpe
 // Demand is the load model's demand for a load in pods' worth.
 func (t Target) Demand(load float64) loadmodel.Demand {
 	d := t.Companion
+	d.RequestsPerSecond += math.Max(0, load) * loadmodel.RequestsPerPod
 	total := math.Max(0, load) * t.PerPod
 	switch t.Driver {
 	case GPUUtilization:

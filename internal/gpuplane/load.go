@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kubectl/pkg/util/podutils"
 
 	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
@@ -37,13 +38,20 @@ func (p *Plane) Step(ctx context.Context) error {
 	}
 	byService := map[string][]string{}
 	running := map[string]int{}
+	targets := map[string][]string{}
 	for _, pod := range pods.Items {
 		if pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil {
 			svc := pod.Labels[contract.ServiceLabel]
 			byService[svc] = append(byService[svc], pod.Name)
 			running[svc]++
+			if port, ok := httpPort(&pod); ok && pod.Status.PodIP != "" && podutils.IsPodReady(&pod) {
+				targets[svc] = append(targets[svc], podURL(pod.Status.PodIP, port))
+			}
 		}
 	}
+	p.mu.Lock()
+	p.targets = targets
+	p.mu.Unlock()
 	nodes, gpus, err := p.attribution(ctx)
 	if err != nil {
 		return err
@@ -112,4 +120,16 @@ func (p *Plane) attribution(ctx context.Context) ([]string, map[string][]GPU, er
 	}
 	slices.Sort(nodes)
 	return nodes, gpus, nil
+}
+
+// httpPort is the pod's container port named http (the stand-in's).
+func httpPort(pod *corev1.Pod) (int32, bool) {
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == "http" {
+				return p.ContainerPort, true
+			}
+		}
+	}
+	return 0, false
 }

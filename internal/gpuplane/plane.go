@@ -39,10 +39,12 @@ type Plane struct {
 	helm      *helm.Options
 	cs        *kubernetes.Clientset
 
-	mu     sync.Mutex
-	demand map[string]loadmodel.Demand
-	cancel context.CancelFunc
-	done   chan struct{}
+	mu      sync.Mutex
+	demand  map[string]loadmodel.Demand
+	targets map[string][]string // service → its running pods' inference URLs (Step updates it)
+	traffic *traffic
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // Install installs both charts with Terratest's helm module, waits until
@@ -182,9 +184,13 @@ func (p *Plane) Demand(service string) loadmodel.Demand {
 	return p.demand[service]
 }
 
-// loop writes the load once a second until ctx ends.
+// loop writes the load once a second until ctx ends, and sends the
+// services' traffic beside it.
 func (p *Plane) loop(ctx context.Context) {
-	defer close(p.done)
+	var wg sync.WaitGroup
+	defer func() { wg.Wait(); close(p.done) }()
+	p.traffic = newTraffic(p.opts.Logf)
+	wg.Go(func() { p.trafficLoop(ctx) })
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -197,4 +203,37 @@ func (p *Plane) loop(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// trafficLoop sends each service's RequestsPerSecond to the pods Step last
+// found running, once a second, until ctx ends.
+func (p *Plane) trafficLoop(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			p.mu.Lock()
+			rates := make(map[string]float64, len(p.demand))
+			for svc, d := range p.demand {
+				rates[svc] = d.RequestsPerSecond
+			}
+			targets := p.targets
+			p.mu.Unlock()
+			p.traffic.step(ctx, rates, targets, now.Sub(last))
+			last = now
+		}
+	}
+}
+
+// Answered is how many of a service's requests its pods answered with 2xx
+// since Install.
+func (p *Plane) Answered(service string) int {
+	if p.traffic == nil {
+		return 0
+	}
+	return p.traffic.answered(service)
 }

@@ -23,7 +23,17 @@ type Demand struct {
 	// metrics-server (annotations kwok.x-k8s.io/usage-cpu and usage-memory).
 	CPUMillicores float64 `json:"cpuMillicores"`
 	MemoryMiB     float64 `json:"memoryMiB"`
+	// RequestsPerSecond is the inference traffic the service receives in
+	// total: the GPU plane sends it as real HTTP requests, split evenly
+	// over the running pods, which count and time them
+	// (service_requests_total, service_response_time_seconds).
+	RequestsPerSecond float64 `json:"requestsPerSecond"`
 }
+
+// RequestsPerPod is the traffic one pod's worth of load carries in the
+// demo's and the e2e suite's scenarios, in requests per second: the request
+// rate moves with the rest of the load.
+const RequestsPerPod = 5.0
 
 // PodLoad is one pod's share of a Demand.
 type PodLoad struct {

@@ -16,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	grafana "github.com/medical-kg/gpu-autoscaling/internal/dashboards"
 )
 
 // contractMetrics are the series the project's exporter exposes (metric contract, DESIGN §3).
@@ -155,51 +157,43 @@ func expandAdapterQuery(query, series string) string {
 	return r.Replace(query)
 }
 
-var (
-	grafanaBraced  = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*(:[a-z]+)?\}`)
-	grafanaPlain   = regexp.MustCompile(`\$[A-Za-z_][A-Za-z0-9_]*`)
-	grafanaBuiltin = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h")
-	labelValuesArg = regexp.MustCompile(`^label_values\(([^,]+),`)
-)
-
-// expandGrafana replaces Grafana's variables with values PromQL accepts everywhere they appear here
-// (label values and regexes; range durations only come from the built-ins).
-func expandGrafana(expr string) string {
-	expr = grafanaBuiltin.Replace(expr)
-	expr = grafanaBraced.ReplaceAllString(expr, "x")
-	return grafanaPlain.ReplaceAllString(expr, "x")
+// expandGrafana fills a dashboard target's variables in with values PromQL accepts everywhere they
+// appear here (label values and regexes), as internal/dashboards expands them for Grafana.
+func expandGrafana(t *testing.T, d grafana.Dashboard, expr string) string {
+	t.Helper()
+	values := map[string][]string{}
+	for _, v := range d.Variables {
+		values[v.Name] = []string{"x"}
+	}
+	out, err := grafana.Expand(expr, values, grafana.Builtins{RateInterval: "5m", Interval: "1m", Range: "1h"})
+	require.NoError(t, err, "dashboard %q", d.Title)
+	return out
 }
 
-// dashboardQueries walks a Grafana dashboard and returns every PromQL expression in it (panel targets
-// and the metric of label_values() template queries), each with where it was found.
+// loadDashboard parses a rendered dashboard as internal/dashboards reads it.
+func loadDashboard(t *testing.T, name, dashboard string) grafana.Dashboard {
+	t.Helper()
+	d, err := grafana.Load([]byte(dashboard))
+	require.NoError(t, err, "dashboard %s", name)
+	return d
+}
+
+// dashboardQueries returns every PromQL expression of a Grafana dashboard (panel targets, variables
+// expanded, and the metric of label_values() template variables), each with where it was found.
 func dashboardQueries(t *testing.T, name, dashboard string) map[string]string {
 	t.Helper()
-	var doc any
-	require.NoError(t, json.Unmarshal([]byte(dashboard), &doc), "dashboard %s is not valid JSON", name)
+	d := loadDashboard(t, name, dashboard)
 	out := map[string]string{}
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, child := range x {
-				p := path + "." + k
-				if s, ok := child.(string); ok && k == "expr" {
-					out[p] = s
-				}
-				if s, ok := child.(string); ok && (k == "query" || k == "definition") {
-					if m := labelValuesArg.FindStringSubmatch(s); m != nil {
-						out[p] = strings.TrimSpace(m[1])
-					}
-				}
-				walk(p, child)
-			}
-		case []any:
-			for i, child := range x {
-				walk(fmt.Sprintf("%s[%d]", path, i), child)
-			}
+	for _, v := range d.Variables {
+		if v.Metric != "" {
+			out[fmt.Sprintf("%s: variable $%s", name, v.Name)] = v.Metric
 		}
 	}
-	walk(name, doc)
+	for i, p := range d.Panels {
+		for j, target := range p.Targets {
+			out[fmt.Sprintf("%s: panel %d %q target %d", name, i, p.Title, j)] = target
+		}
+	}
 	return out
 }
 
@@ -295,7 +289,7 @@ func TestPromQLParsesAndNamesOnlyKnownMetrics(t *testing.T) {
 			total := 0
 			for name, board := range boards {
 				for where, expr := range dashboardQueries(t, name, board) {
-					assertKnownMetrics(t, where, expandGrafana(expr))
+					assertKnownMetrics(t, where, expandGrafana(t, loadDashboard(t, name, board), expr))
 					total++
 				}
 			}

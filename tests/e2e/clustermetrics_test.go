@@ -55,3 +55,34 @@ func testCadvisorSeries(t *testing.T) {
 			svcManagement, float64(measured[0].Value), float64(asked[0].Value))
 	}
 }
+
+// testKubeStateMetrics: the replica and scaling-event panels, the
+// dashboards' $namespace variable and the HPAAtMaxReplicas alert read
+// kube-state-metrics; on the sandbox it runs on the real node (a cluster
+// with kube-prometheus-stack has it). Prometheus must report every HPA's
+// and Deployment's live replica count — after the scale-up, so a stale or
+// constant series would not pass.
+func testKubeStateMetrics(t *testing.T) {
+	cs := adminClient(t)
+	for _, svc := range services {
+		eventually(t, time.Minute, 2*time.Second, "kube-state-metrics replicas of "+svc, func(ctx context.Context) (bool, string) {
+			h, err := getHPA(ctx, cs, svc)
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, q := range []string{
+				fmt.Sprintf(`kube_horizontalpodautoscaler_status_current_replicas{namespace=%q, horizontalpodautoscaler=%q}`, namespace, h.Name),
+				fmt.Sprintf(`kube_deployment_status_replicas{namespace=%q, deployment=%q}`, namespace, svc),
+			} {
+				v, err := promQuery(ctx, q)
+				if err != nil {
+					return false, err.Error()
+				}
+				if len(v) != 1 || int32(v[0].Value) != h.Status.CurrentReplicas {
+					return false, fmt.Sprintf("%s = %v, want one series at the HPA's %d current replicas", q, v, h.Status.CurrentReplicas)
+				}
+			}
+			return true, ""
+		})
+	}
+}

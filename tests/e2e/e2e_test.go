@@ -49,6 +49,8 @@ func TestE2E(t *testing.T) {
 		{"simulated load reaches the exporter through its ConfigMap", testLoadReachesExporter},
 		{"closed loop scales up", testClosedLoopUp},
 		{"container CPU and memory scraped from the kubelet's cAdvisor", testCadvisorSeries},
+		{"kube-state-metrics reports every HPA's and Deployment's replicas", testKubeStateMetrics},
+		{"every dashboard panel has data", testDashboardPanels},
 		{"adapter crash-looping keeps replicas, loop resumes", testAdapterFault},
 		{"helm upgrade keeps replicas, rollback", testUpgradeRollback},
 		{"closed loop scales down", testClosedLoopDown},

@@ -49,7 +49,7 @@ func scaleUpSteps(t *testing.T) []loadStep {
 			t.Fatal(err)
 		}
 		target := podsTarget(t, h, metric)
-		var d loadmodel.Demand
+		d := loadmodel.Demand{RequestsPerSecond: worth * loadmodel.RequestsPerPod}
 		set(&d, worth*target)
 		return loadStep{svc, d, loadmodel.DesiredReplicas(worth*target, target, int(*h.Spec.MinReplicas), int(h.Spec.MaxReplicas))}
 	}
@@ -80,7 +80,7 @@ func scaleUpSteps(t *testing.T) []loadStep {
 	perPodTarget := float64(cpuReq) * cpuTarget / 100
 	wantMg := loadmodel.DesiredReplicas(3.5*perPodTarget, perPodTarget, int(*mg.Spec.MinReplicas), int(mg.Spec.MaxReplicas))
 	steps = append(steps, loadStep{svcManagement, loadmodel.Demand{CPUMillicores: 3.5 * perPodTarget,
-		MemoryMiB: float64(wantMg) * float64(memReq) / (1 << 20) * 0.30}, wantMg})
+		MemoryMiB: float64(wantMg) * float64(memReq) / (1 << 20) * 0.30, RequestsPerSecond: 3.5 * loadmodel.RequestsPerPod}, wantMg})
 	return steps
 }
 
