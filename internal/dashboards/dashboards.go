@@ -132,6 +132,14 @@ type Builtins struct {
 	Range        string // $__range, e.g. "1h"
 }
 
+// GrafanaDefaults are the built-ins Grafana uses for a Prometheus data
+// source left at its default 15 s scrape interval: $__rate_interval is
+// max($__interval + 15 s, 4 × 15 s) = 1m for dashboards of an hour or so.
+// A shorter rate window can hold a single sample of the kubelet's cAdvisor
+// series (timestamped at its housekeeping, not at the scrape) and return
+// nothing.
+var GrafanaDefaults = Builtins{RateInterval: "1m", Interval: "15s", Range: "1h"}
+
 var (
 	braced = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}`)
 	plain  = regexp.MustCompile(`\$([A-Za-z_][A-Za-z0-9_]*)`)

@@ -94,7 +94,7 @@ func (d *demoRun) doctor(ctx context.Context, rec Record) (bool, error) {
 // that every panel they open in Grafana has data. It returns how many
 // panels have none.
 func (d *demoRun) panels(ctx context.Context) (int, error) {
-	d.step("dashboards: series per panel (charts/gpu-autoscaling/dashboards, $namespace=" + namespace + ", $service and $node All)")
+	d.step("dashboards: series per panel (charts/gpu-autoscaling/dashboards, $namespace=" + namespace + ", $service and $node All, $__rate_interval 1m)")
 	root, err := repo.Root()
 	if err != nil {
 		return 0, err
@@ -108,8 +108,6 @@ func (d *demoRun) panels(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("dashboards: Prometheus client: %w", err)
 	}
 	prom := promv1.NewAPI(c)
-	scrape := scrapeInterval
-	b := dashboards.Builtins{RateInterval: (4 * scrape).String(), Interval: scrape.String(), Range: "1h"}
 	var results []dashboards.Result
 	now := time.Now()
 	for _, db := range all {
@@ -117,7 +115,7 @@ func (d *demoRun) panels(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		results = append(results, dashboards.Evaluate(ctx, prom, db, values, b, now)...)
+		results = append(results, dashboards.Evaluate(ctx, prom, db, values, dashboards.GrafanaDefaults, now)...)
 	}
 	var buf bytes.Buffer
 	if err := dashboards.Render(&buf, results); err != nil {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -106,6 +107,18 @@ func (s *Sandbox) cadvisorJob() ScrapeJob {
 		}}
 }
 
+// apiserverJob scrapes the API server, the conventional kubernetes-apiservers
+// job: the endpoints of Service default/kubernetes, HTTPS with Prometheus'
+// client certificate (its RBAC grants /metrics). The chart's
+// CustomMetricsAPIUnavailable alert reads its aggregator_unavailable_apiservice.
+func (s *Sandbox) apiserverJob() ScrapeJob {
+	return ScrapeJob{Name: "apiserver", Role: "endpoints", Namespaces: []string{metav1.NamespaceDefault}, MetricsPath: "/metrics",
+		Scheme: "https", TLSConfig: s.prometheusClientTLS(),
+		Relabel: []map[string]any{
+			{"source_labels": []string{"__meta_kubernetes_service_name", "__meta_kubernetes_endpoint_port_name"}, "action": "keep", "regex": "kubernetes;https"},
+		}}
+}
+
 // prometheusClientTLS is Prometheus' TLS towards the API server and the
 // kubelet: the sandbox CA and its client certificate.
 func (s *Sandbox) prometheusClientTLS() map[string]any {
@@ -117,11 +130,11 @@ func (s *Sandbox) prometheusConfigPath() string {
 }
 
 // writePrometheusConfig writes the configuration: Prometheus itself, the
-// annotation-driven pod job, the ServiceMonitor jobs and, with a real node,
+// annotation-driven pod job, the API server, the ServiceMonitor jobs and, with a real node,
 // its kubelet's cAdvisor.
 func (s *Sandbox) writePrometheusConfig() error {
 	s.mu.Lock()
-	jobs := append([]ScrapeJob{podAnnotationJob()}, s.prom.jobs...)
+	jobs := append([]ScrapeJob{podAnnotationJob(), s.apiserverJob()}, s.prom.jobs...)
 	s.mu.Unlock()
 	if s.state.Node != nil {
 		jobs = append(jobs, s.cadvisorJob())

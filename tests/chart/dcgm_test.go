@@ -271,7 +271,7 @@ func TestDCGMAlertsAndDashboardsWork(t *testing.T) {
 		}
 	}
 	assert.GreaterOrEqual(t, gpuPanels, 8, "GPU panel queries checked")
-	util := p.query(t, `avg by (service) (label_replace(gpu_utilization_percent{namespace="medical-kg", pod=~"(embedding-service)-.*"}, "service", "$1", "pod", "^(.*)-[a-z0-9]+-[a-z0-9]+$"))`, evalTime)
+	util := p.query(t, `avg by (service) (label_replace(gpu_utilization_percent{namespace="medical-kg", pod=~"(embedding-service)-.*"}, "service", "$1", "pod", "^(.+?)-(?:[a-z0-9]+-[a-z0-9]{5}|[0-9]+)$"))`, evalTime)
 	require.Len(t, util, 1)
 	assert.Equal(t, 40.0, util[0].F, "the overview's per-service utilization: mean of 20 and 60")
 }
