@@ -31,6 +31,7 @@ func TestCatalogRefs(t *testing.T) {
 	want := map[string]string{
 		"gpu-metrics-exporter":   "ghcr.io/medical-kg/gpu-metrics-exporter:0.1.0",
 		"prometheus-adapter":     "registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0",
+		"kube-state-metrics":     "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.15.0",
 		"pause":                  "registry.k8s.io/pause:3.10",
 		"gpu-service":            "ghcr.io/medical-kg/gpu-service:0.1.0",
 		"fake-gpu-device-plugin": "ghcr.io/medical-kg/fake-gpu-device-plugin:0.1.0",
