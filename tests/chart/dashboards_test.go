@@ -1,6 +1,7 @@
 package chart_test
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -63,4 +64,64 @@ func TestDashboardsFollowServicesAndMapPods(t *testing.T) {
 		}
 	}
 	assert.GreaterOrEqual(t, checked, 8, "label_replace calls checked")
+}
+
+// A panel that plots percentages beside another unit (the overview's CPU
+// panel: cores per service, percent per node) gives the percent targets
+// their own unit and axis; one that plots only percentages says percent.
+func TestDashboardPercentTargetsHaveTheirOwnAxis(t *testing.T) {
+	t.Parallel()
+	objects := decodeAll(t, render(t, renderRequest{}))
+	type override struct {
+		Matcher struct {
+			ID      string `json:"id"`
+			Options string `json:"options"`
+		} `json:"matcher"`
+		Properties []struct {
+			ID    string `json:"id"`
+			Value any    `json:"value"`
+		} `json:"properties"`
+	}
+	type panel struct {
+		Title       string `json:"title"`
+		FieldConfig struct {
+			Defaults struct {
+				Unit string `json:"unit"`
+			} `json:"defaults"`
+			Overrides []override `json:"overrides"`
+		} `json:"fieldConfig"`
+		Targets []struct {
+			RefID string `json:"refId"`
+			Expr  string `json:"expr"`
+		} `json:"targets"`
+	}
+	percent := regexp.MustCompile(`\b[a-z_]+_percent\b`)
+	checked := 0
+	for name, board := range dashboards(t, objects) {
+		var doc struct {
+			Panels []panel `json:"panels"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(board), &doc), name)
+		for _, p := range doc.Panels {
+			for _, tg := range p.Targets {
+				// count(… _percent > x) counts GPUs: not a percentage.
+				if !percent.MatchString(tg.Expr) || strings.HasPrefix(tg.Expr, "count") || p.FieldConfig.Defaults.Unit == "percent" {
+					continue
+				}
+				props := map[string]any{}
+				for _, o := range p.FieldConfig.Overrides {
+					if o.Matcher.ID == "byFrameRefID" && o.Matcher.Options == tg.RefID {
+						for _, pr := range o.Properties {
+							props[pr.ID] = pr.Value
+						}
+					}
+				}
+				assert.Equal(t, "percent", props["unit"], "%s %q target %s (%s): a percent series beside %q needs unit percent",
+					name, p.Title, tg.RefID, tg.Expr, p.FieldConfig.Defaults.Unit)
+				assert.Equal(t, "right", props["custom.axisPlacement"], "%s %q target %s: and its own axis", name, p.Title, tg.RefID)
+				checked++
+			}
+		}
+	}
+	assert.GreaterOrEqual(t, checked, 1, "the overview's CPU panel mixes cores and percent")
 }
