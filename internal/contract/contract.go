@@ -64,6 +64,11 @@ func CustomMetricsAPIServices() []string {
 	return []string{CustomMetricsV1beta1, CustomMetricsV1beta2}
 }
 
+// RequestRateMetric is the Pods metric the adapter's optional requestRate
+// rule serves (the per-pod rate of the services' service_requests_total) and
+// services.<name>.targets.requestsPerSecond targets.
+const RequestRateMetric = "service_requests_per_second"
+
 // Labels and names the chart renders.
 const (
 	ComponentLabel = "app.kubernetes.io/component"

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
 	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
 )
@@ -56,8 +57,10 @@ func scaleUpSteps(t *testing.T) []loadStep {
 	steps = append(steps,
 		// embedding: GPU utilization, 5 pods' worth at the target.
 		podsStep(svcEmbedding, "gpu_utilization_percent", 5, func(d *loadmodel.Demand, v float64) { d.GPUUtilization = v }),
-		// reranking: GPU utilization, 3.75 pods' worth → 4.
-		podsStep(svcReranking, "gpu_utilization_percent", 3.75, func(d *loadmodel.Demand, v float64) { d.GPUUtilization = v }),
+		// reranking: its own request rate alone (values/sandbox.yaml gives it a
+		// requestsPerSecond target beside GPU utilization), 3.75 pods' worth → 4;
+		// its GPUs stay idle, so only the request path can scale it.
+		podsStep(svcReranking, contract.RequestRateMetric, 3.75, func(d *loadmodel.Demand, v float64) { d.RequestsPerSecond = v }),
 		// docling-vlm: GPU memory, 3.5 pods' worth → 4; utilization stays low.
 		podsStep(svcDocling, "gpu_memory_usage_mb", 3.5, func(d *loadmodel.Demand, v float64) { d.GPUMemoryMB, d.GPUUtilization = v, 40 }),
 	)

@@ -15,6 +15,7 @@ import (
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simuuid"
 	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
+	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
 )
 
 // simulationModel is exporter.simulation.model in values/sandbox.yaml.
@@ -29,6 +30,16 @@ func testMetricsServedAsHPA(t *testing.T) {
 	}
 	if len(hpas.Items) != 4 {
 		t.Errorf("got %d HPAs in %s, want 4 (one per service)", len(hpas.Items), namespace)
+	}
+	// A request-rate metric exists once a pod has served requests: send
+	// each such service the traffic of its base load (half a pod's worth
+	// per pod) for as long as this check runs.
+	for _, hpa := range hpas.Items {
+		if target, ok := hpastatus.PodsTarget(&hpa, contract.RequestRateMetric); ok {
+			svc := hpa.Spec.ScaleTargetRef.Name
+			env.plane.SetDemand(svc, loadmodel.Demand{RequestsPerSecond: 0.5 * target * float64(hpastatus.MinReplicas(&hpa))})
+			defer env.plane.SetDemand(svc, loadmodel.Demand{})
+		}
 	}
 	asHPA := asHPAController()
 	v1beta1 := customMetricsClient(t, asHPA, "v1beta1")
