@@ -57,6 +57,11 @@ func newMetrics(b *burner, m *ballast) *metrics {
 			Help: "Bytes of touched ballast held to reach the memory target (0 when the target is below the natural baseline).",
 		}, func() float64 { return float64(m.bytes()) }),
 	)
+	// Initialize the request series a GET answered 200 produces, so an idle
+	// pod exports 0 rather than nothing: the adapter's request-rate metric
+	// then has a value for every pod, including one that just started.
+	mt.requests.WithLabelValues("200", "get")
+	mt.responseTime.WithLabelValues("200", "get")
 	return mt
 }
 

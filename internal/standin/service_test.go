@@ -243,3 +243,13 @@ func TestServeConfigErrors(t *testing.T) {
 		t.Fatalf("Run on a busy port = %v, want a listen error", err)
 	}
 }
+
+// An idle pod exports its request series at 0 (not nothing), so the
+// adapter's request-rate metric has a value for every pod.
+func TestIdleRequestSeriesExist(t *testing.T) {
+	mt := newMetrics(newBurner(1000, 100*time.Millisecond, processCPUTime), newBallast(selfRSS))
+	n, err := testutil.GatherAndCount(mt.registry, "service_requests_total", "service_response_time_seconds")
+	if err != nil || n != 2 {
+		t.Errorf("GatherAndCount = %d, %v before any request: want service_requests_total and service_response_time_seconds", n, err)
+	}
+}
