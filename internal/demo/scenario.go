@@ -68,7 +68,7 @@ func DefaultScenario() Scenario {
 			{Service: "embedding-service", Short: "embedding", Driver: GPUUtilization, Base: 0.5, Peak: 4.75},
 			{Service: "reranking-service", Short: "reranking", Driver: GPUUtilization, Base: 0.5, Peak: 3.75},
 			{Service: "docling-vlm-service", Short: "docling-vlm", Driver: GPUMemory, Base: 0.5, Peak: 3.75},
-			{Service: "gpu-management-service", Short: "management", Driver: CPU, Base: 0.5, Peak: 2.75},
+			{Service: "gpu-management-service", Short: "management", Driver: CPU, Base: 0.5, Peak: 2.5},
 		},
 		Phases: []Phase{
 			{Name: "baseline", To: 0, Duration: 10 * time.Second},
