@@ -228,12 +228,3 @@ func (p *Plane) trafficLoop(ctx context.Context) {
 		}
 	}
 }
-
-// Answered is how many of a service's requests its pods answered with 2xx
-// since Install.
-func (p *Plane) Answered(service string) int {
-	if p.traffic == nil {
-		return 0
-	}
-	return p.traffic.answered(service)
-}

@@ -33,7 +33,6 @@ type traffic struct {
 	next    map[string]int       // service → the pod the next request goes to
 	resting map[string]time.Time // pod URL → until when it gets no traffic (it failed)
 	lastErr time.Time
-	sent    map[string]int // service → requests answered 2xx, in all
 }
 
 // restAfterFailure is how long a pod that failed a request is left alone:
@@ -44,7 +43,7 @@ func newTraffic(logf func(string, ...any)) *traffic {
 	return &traffic{
 		client: &http.Client{Timeout: time.Second, Transport: &http.Transport{
 			DialContext: (&net.Dialer{Timeout: 500 * time.Millisecond}).DialContext, MaxIdleConnsPerHost: 2}},
-		logf: logf, owed: map[string]float64{}, next: map[string]int{}, resting: map[string]time.Time{}, sent: map[string]int{},
+		logf: logf, owed: map[string]float64{}, next: map[string]int{}, resting: map[string]time.Time{},
 	}
 }
 
@@ -85,9 +84,7 @@ func (t *traffic) step(ctx context.Context, rates map[string]float64, pods map[s
 			for r := range work {
 				err := t.get(ctx, r.url)
 				t.mu.Lock()
-				if err == nil {
-					t.sent[r.svc]++
-				} else if ctx.Err() == nil {
+				if err != nil && ctx.Err() == nil {
 					t.resting[r.url] = time.Now().Add(restAfterFailure)
 				}
 				if err != nil && ctx.Err() == nil && time.Since(t.lastErr) > time.Minute {
@@ -120,13 +117,6 @@ func (t *traffic) get(ctx context.Context, url string) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return nil
-}
-
-// answered is how many requests a service's pods answered with 2xx.
-func (t *traffic) answered(svc string) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.sent[svc]
 }
 
 // podURL is the inference endpoint of a pod: its IP and the container port
