@@ -546,12 +546,15 @@ func TestSIGHUPRevalidatesTheWebConfig(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); watchSIGHUP(ctx, hup, file, slog.New(slog.NewTextHandler(logs, nil))) }()
+	// hup is unbuffered and handled one at a time: a send returns once the
+	// handler took it, so the send after it returns once that one was handled.
 	hup <- syscall.SIGHUP
+	hup <- syscall.SIGHUP // the first (valid file) was handled
 	if err := os.WriteFile(file, []byte("basic_auth_users: [not, a, map]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hup <- syscall.SIGHUP
-	hup <- syscall.SIGHUP // unbuffered: returns once the previous one was handled
+	hup <- syscall.SIGHUP // the one before (invalid file) was handled
 	cancel()
 	<-done
 	out := logs.String()
