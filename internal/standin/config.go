@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 )
@@ -16,6 +17,8 @@ type Config struct {
 	ReloadInterval   time.Duration // how often the load file is re-read; default 2s
 	MaxCPUMillicores float64       // CPU targets above this are clamped
 	MaxMemoryMiB     float64       // memory targets above this are clamped
+	ServiceTime      time.Duration // an idle pod's response time; default 10ms
+	CapacityRPS      float64       // requests per second at which a pod saturates; default 20
 
 	CPUPeriod       time.Duration // duty-cycle period of the burner; default 100ms
 	BallastInterval time.Duration // how often RSS is steered; default 500ms
@@ -58,6 +61,14 @@ func (c Config) withDefaults() (Config, error) {
 		return c, configErrorf("max CPU %g millicores: use a number in (0, %d] for --max-cpu-millicores", c.MaxCPUMillicores, maxCPUCap)
 	case !(c.MaxMemoryMiB > 0) || c.MaxMemoryMiB > maxMemoryCap:
 		return c, configErrorf("max memory %g MiB: use a number in (0, %d] for --max-memory-mib", c.MaxMemoryMiB, maxMemoryCap)
+	case c.ServiceTime < 0 || c.ServiceTime > maxServiceTime:
+		return c, configErrorf("service time %s: use a duration in (0, %s] for --service-time, e.g. 10ms", c.ServiceTime, maxServiceTime)
+	case !(c.CapacityRPS >= 0) || math.IsInf(c.CapacityRPS, 1):
+		return c, configErrorf("capacity %g requests per second: use a positive number for --capacity-rps, e.g. 20", c.CapacityRPS)
+	}
+	c.ServiceTime = orDefault(c.ServiceTime, 10*time.Millisecond)
+	if c.CapacityRPS == 0 {
+		c.CapacityRPS = 20
 	}
 	c.ReloadInterval = orDefault(c.ReloadInterval, 2*time.Second)
 	c.CPUPeriod = orDefault(c.CPUPeriod, 100*time.Millisecond)
@@ -72,8 +83,9 @@ func (c Config) withDefaults() (Config, error) {
 // Caps on the caps: a stand-in never needs more than this, and a typo must
 // not make it burn a whole machine.
 const (
-	maxCPUCap    = 16000
-	maxMemoryCap = 64 * 1024
+	maxCPUCap      = 16000
+	maxMemoryCap   = 64 * 1024
+	maxServiceTime = time.Second
 )
 
 func orDefault(d, def time.Duration) time.Duration {

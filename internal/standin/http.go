@@ -7,9 +7,10 @@ import (
 )
 
 // newMux routes the service's endpoints. Only the inference endpoint "/" is
-// instrumented: probes and scrapes are not service requests, and the HPA's
+// instrumented and queued (q sets its response time from the pod's load):
+// probes and scrapes are not service requests, and the HPA's
 // requests-per-second metric must not count them.
-func newMux(service string, mt *metrics, ready *atomic.Bool) *http.ServeMux {
+func newMux(service string, mt *metrics, q *queue, ready *atomic.Bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -22,7 +23,7 @@ func newMux(service string, mt *metrics, ready *atomic.Bool) *http.ServeMux {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", mt.handler())
-	mux.Handle("/{$}", mt.instrument(inference(service)))
+	mux.Handle("/{$}", mt.instrument(q.serve(inference(service))))
 	return mux
 }
 

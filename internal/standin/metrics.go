@@ -17,8 +17,9 @@ type metrics struct {
 }
 
 // newMetrics registers the process and Go collectors, the request metrics
-// and gauges that read the burner's and the ballast's current state.
-func newMetrics(b *burner, m *ballast) *metrics {
+// and gauges that read the burner's, the ballast's and the queue's current
+// state.
+func newMetrics(b *burner, m *ballast, q *queue) *metrics {
 	reg := prometheus.NewRegistry()
 	mt := &metrics{
 		registry: reg,
@@ -48,6 +49,10 @@ func newMetrics(b *burner, m *ballast) *metrics {
 			Name: "gpu_service_cpu_overhead_millicores",
 			Help: "CPU the process uses beyond its burn loop (Go runtime, HTTP, ballast), measured; the loop burns that much less so the container uses the target.",
 		}, b.overheadMillicores),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gpu_service_queue_utilization_ratio",
+			Help: "The pod's request arrival rate over its capacity (ρ of the latency model; response time = service time / (1 − ρ), ρ capped at 0.9).",
+		}, q.utilization),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gpu_service_memory_target_bytes",
 			Help: "Resident memory the service is holding itself to, in bytes (its pod's share of the simulated load, after clamping).",

@@ -38,13 +38,14 @@ func Serve(ctx context.Context, cfg Config, lis net.Listener) error {
 	log := cfg.Logger
 	burn := newBurner(cfg.MaxCPUMillicores, cfg.CPUPeriod, processCPUTime)
 	mem := newBallast(selfRSS)
-	mt := newMetrics(burn, mem)
+	q := newQueue(cfg.ServiceTime, cfg.CapacityRPS, queueWindow, time.Now)
+	mt := newMetrics(burn, mem, q)
 	src := newLoadSource(cfg.LoadFile, cfg.Service, log, mt.loadErrors.Inc)
 	apply := applier(cfg, burn, mem)
 	apply(src.read())
 
 	var ready atomic.Bool
-	srv := &http.Server{Handler: newMux(cfg.Service, mt, &ready), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: newMux(cfg.Service, mt, q, &ready), ReadHeaderTimeout: 10 * time.Second}
 	workCtx, stopWork := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { burn.run(workCtx) })

@@ -133,7 +133,7 @@ func grep(text, substr string) string {
 }
 
 func TestMetricsLint(t *testing.T) {
-	mt := newMetrics(newBurner(1000, 100*time.Millisecond, processCPUTime), newBallast(selfRSS))
+	mt := newMetrics(newBurner(1000, 100*time.Millisecond, processCPUTime), newBallast(selfRSS), newQueue(10*time.Millisecond, 20, queueWindow, time.Now))
 	mt.requests.WithLabelValues("200", "get").Inc()
 	mt.responseTime.WithLabelValues("200", "get").Observe(0.01)
 	problems, err := testutil.GatherAndLint(mt.registry)
@@ -247,7 +247,7 @@ func TestServeConfigErrors(t *testing.T) {
 // An idle pod exports its request series at 0 (not nothing), so the
 // adapter's request-rate metric has a value for every pod.
 func TestIdleRequestSeriesExist(t *testing.T) {
-	mt := newMetrics(newBurner(1000, 100*time.Millisecond, processCPUTime), newBallast(selfRSS))
+	mt := newMetrics(newBurner(1000, 100*time.Millisecond, processCPUTime), newBallast(selfRSS), newQueue(10*time.Millisecond, 20, queueWindow, time.Now))
 	n, err := testutil.GatherAndCount(mt.registry, "service_requests_total", "service_response_time_seconds")
 	if err != nil || n != 2 {
 		t.Errorf("GatherAndCount = %d, %v before any request: want service_requests_total and service_response_time_seconds", n, err)

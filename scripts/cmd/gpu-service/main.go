@@ -51,6 +51,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (st
 	fs.DurationVar(&cfg.ReloadInterval, "reload-interval", 2*time.Second, "how often the load file is re-read")
 	fs.Float64Var(&cfg.MaxCPUMillicores, "max-cpu-millicores", 1000, "CPU targets above this are clamped (and logged)")
 	fs.Float64Var(&cfg.MaxMemoryMiB, "max-memory-mib", 1024, "memory targets above this are clamped (and logged)")
+	fs.DurationVar(&cfg.ServiceTime, "service-time", 10*time.Millisecond, "response time of an idle pod; under load it is service-time / (1 − ρ), ρ = the pod's request rate / --capacity-rps (capped at 0.9)")
+	fs.Float64Var(&cfg.CapacityRPS, "capacity-rps", 20, "requests per second at which one pod saturates (the latency model's capacity)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "graceful HTTP shutdown on SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
