@@ -40,7 +40,8 @@ type Cluster interface {
 	EnsureServiceMonitorCRD(ctx context.Context) error
 	// Reconcile applies what the cluster's monitoring stack does when
 	// monitoring objects change (the sandbox translates ServiceMonitors into
-	// its Prometheus configuration; elsewhere prometheus-operator does).
+	// its Prometheus configuration and loads the rules ConfigMaps labelled
+	// sandbox.RulesConfigMapLabel; elsewhere prometheus-operator does).
 	Reconcile(ctx context.Context) error
 	// KillContainer ends a running container of a pod as a crash would.
 	KillContainer(ctx context.Context, namespace, pod, container string) error

@@ -95,7 +95,14 @@ func (c SandboxCluster) EnsureServiceMonitorCRD(ctx context.Context) error {
 	return c.SB.InstallServiceMonitorCRD(ctx)
 }
 
-func (c SandboxCluster) Reconcile(ctx context.Context) error { return c.SB.SyncServiceMonitors(ctx) }
+// Reconcile does what the monitoring stack would: ServiceMonitors become
+// scrape jobs, the labelled rules ConfigMaps become rule files.
+func (c SandboxCluster) Reconcile(ctx context.Context) error {
+	if err := c.SB.SyncServiceMonitors(ctx); err != nil {
+		return err
+	}
+	return c.SB.SyncRuleFiles(ctx)
+}
 
 func (c SandboxCluster) KillContainer(ctx context.Context, namespace, pod, container string) error {
 	return c.SB.KillContainer(ctx, namespace, pod, container)

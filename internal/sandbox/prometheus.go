@@ -38,6 +38,7 @@ type ScrapeJob struct {
 
 type promYAML struct {
 	Global        map[string]string `json:"global"`
+	RuleFiles     []string          `json:"rule_files,omitempty"`
 	ScrapeConfigs []promScrape      `json:"scrape_configs"`
 }
 
@@ -144,6 +145,8 @@ func (s *Sandbox) writePrometheusConfig() error {
 			"scrape_interval":     s.opts.ScrapeInterval.String(),
 			"evaluation_interval": s.opts.ScrapeInterval.String(),
 		},
+		// SyncRuleFiles fills the folder; an empty one loads no rules.
+		RuleFiles:     []string{filepath.Join(s.rulesDir(), "*")},
 		ScrapeConfigs: []promScrape{{JobName: "prometheus", StaticConfigs: []promStatic{{Targets: []string{s.prometheusAddress()}}}}},
 	}
 	sd := promK8sSD{APIServer: s.state.Server, TLSConfig: s.prometheusClientTLS()}
@@ -199,6 +202,11 @@ func (s *Sandbox) setScrapeJobs(ctx context.Context, jobs []ScrapeJob) error {
 	if err := s.writePrometheusConfig(); err != nil {
 		return err
 	}
+	return s.reloadPrometheus(ctx)
+}
+
+// reloadPrometheus makes Prometheus re-read its configuration and rule files.
+func (s *Sandbox) reloadPrometheus(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.PrometheusURL()+"/-/reload", nil)
 	if err != nil {
 		return err

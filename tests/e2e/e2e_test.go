@@ -52,6 +52,7 @@ func TestE2E(t *testing.T) {
 		{"kube-state-metrics reports every HPA's and Deployment's replicas", testKubeStateMetrics},
 		{"every dashboard panel has data", testDashboardPanels},
 		{"every alert reads series that exist", testAlertSeries},
+		{"the alerts the scenario triggers fire", testScenarioAlertsFire},
 		{"adapter crash-looping keeps replicas, loop resumes", testAdapterFault},
 		{"helm upgrade keeps replicas, rollback", testUpgradeRollback},
 		{"closed loop scales down", testClosedLoopDown},

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,8 +99,11 @@ func testAdapterFault(t *testing.T) {
 		return c.Status == corev1.ConditionFalse && strings.Contains(c.Reason, "Failed"), fmt.Sprintf("ScalingActive %s %s: %s", c.Status, c.Reason, c.Message)
 	})
 	t.Logf("holding %s (scale-down window + 2 sync periods) with the adapter crash-looping", hold)
+	// The outage must also page: CustomMetricsAPIUnavailable (pending 30s in
+	// values/sandbox.yaml) fires while it lasts.
+	var alertFiredAt time.Time
 	deadline := time.Now().Add(hold)
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) || alertFiredAt.IsZero() && time.Since(killedAt) < hold+2*time.Minute {
 		dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, svcEmbedding, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -108,9 +112,20 @@ func testAdapterFault(t *testing.T) {
 			stopFault()
 			t.Fatalf("embedding replicas changed %d → %d while custom metrics were unavailable", before, *dep.Spec.Replicas)
 		}
+		if alertFiredAt.IsZero() {
+			if firing, err := firingAlerts(ctx, t, "CustomMetricsAPIUnavailable", "name"); err != nil {
+				t.Log(err)
+			} else if slices.Contains(firing, apiServices[0]) {
+				alertFiredAt = time.Now()
+				t.Logf("figure: adapter crash-looping → CustomMetricsAPIUnavailable firing for %v in %s", firing, alertFiredAt.Sub(killedAt).Round(time.Second))
+			}
+		}
 		time.Sleep(time.Second)
 	}
 	stopFault()
+	if alertFiredAt.IsZero() {
+		t.Errorf("CustomMetricsAPIUnavailable did not fire for %s within %s of the adapter crash-looping", apiServices[0], time.Since(killedAt).Round(time.Second))
+	}
 	t.Logf("adapter container killed %d times", <-kills)
 	recoverCtx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
@@ -126,6 +141,13 @@ func testAdapterFault(t *testing.T) {
 		return c.Status == corev1.ConditionTrue, fmt.Sprintf("ScalingActive %s %s: %s", c.Status, c.Reason, c.Message)
 	})
 	t.Logf("figure: adapter back (kubelet back-off included) → HPA active again %s after the first kill", time.Since(killedAt).Round(time.Second))
+	eventually(t, time.Minute, 5*time.Second, "CustomMetricsAPIUnavailable resolved", func(ctx context.Context) (bool, string) {
+		firing, err := firingAlerts(ctx, t, "CustomMetricsAPIUnavailable", "name")
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(firing) == 0, fmt.Sprintf("still firing for %v", firing)
+	})
 }
 
 // gpuSeries counts a node's GPU utilization series.

@@ -61,8 +61,10 @@ func scaleUpSteps(t *testing.T) []loadStep {
 		// requestsPerSecond target beside GPU utilization), 3.75 pods' worth → 4;
 		// its GPUs stay idle, so only the request path can scale it.
 		podsStep(svcReranking, contract.RequestRateMetric, 3.75, func(d *loadmodel.Demand, v float64) { d.RequestsPerSecond = v }),
-		// docling-vlm: GPU memory, 3.5 pods' worth → 4; utilization stays low.
-		podsStep(svcDocling, "gpu_memory_usage_mb", 3.5, func(d *loadmodel.Demand, v float64) { d.GPUMemoryMB, d.GPUUtilization = v, 40 }),
+		// docling-vlm: GPU memory, 4.5 pods' worth, more than its maxReplicas
+		// of 4 in values/sandbox.yaml → 4, pinned at the maximum (the
+		// HPAAtMaxReplicas alert must fire); utilization stays low.
+		podsStep(svcDocling, "gpu_memory_usage_mb", 4.5, func(d *loadmodel.Demand, v float64) { d.GPUMemoryMB, d.GPUUtilization = v, 40 }),
 	)
 	// gpu-management: cpu (Resource metric through metrics-server), 3.5
 	// pods' worth of the cpu target → 4; memory at 30 % of requests at 4 pods.

@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -42,11 +44,7 @@ func testDashboardPanels(t *testing.T) {
 	if len(all) != 2 {
 		t.Fatalf("%d dashboards in the release's ConfigMaps, want 2", len(all))
 	}
-	c, err := promapi.NewClient(promapi.Config{Address: env.cluster.PrometheusURL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prom := promv1.NewAPI(c)
+	prom := prometheusAPI(t)
 	for _, d := range all {
 		// Series appear within a scrape or two of a pod starting: retry
 		// for a while, then name what is still empty.
@@ -145,5 +143,77 @@ func testAlertSeries(t *testing.T) {
 	if alerts == 0 {
 		t.Fatal("no alerting rules in the release's rules ConfigMap")
 	}
-	t.Logf("%d alerts: every metric they read has series", alerts)
+	// The sandbox Prometheus loads the ConfigMap (values/sandbox.yaml labels
+	// it for the sandbox's rule_files): every alert of it is evaluated.
+	loaded, err := prometheusAPI(t).Rules(ctx, nil)
+	if err != nil {
+		t.Fatalf("Prometheus rules: %v", err)
+	}
+	have := map[string]bool{}
+	for _, g := range loaded.Groups {
+		for _, r := range g.Rules {
+			if a, ok := r.(promv1.AlertingRule); ok {
+				have[a.Name] = true
+			}
+		}
+	}
+	for _, g := range file.Groups {
+		for _, r := range g.Rules {
+			if r.Alert != "" && !have[r.Alert] {
+				t.Errorf("alert %s of the rules ConfigMap is not loaded by Prometheus (loaded: %v)", r.Alert, have)
+			}
+		}
+	}
+	t.Logf("%d alerts, loaded and evaluated by Prometheus: every metric they read has series", alerts)
+}
+
+// testScenarioAlertsFire: the scale-up asked docling-vlm-service for more
+// pods than its maxReplicas (4 in values/sandbox.yaml), so its HPA is pinned
+// at the maximum and GPUServiceHPAAtMaxReplicas fires for it (pending time
+// compressed to 1m in values/sandbox.yaml); the others are below their maximum
+// and it does not fire for them.
+func testScenarioAlertsFire(t *testing.T) {
+	cs := adminClient(t)
+	h, err := getHPA(context.Background(), cs, svcDocling)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Status.CurrentReplicas != h.Spec.MaxReplicas {
+		t.Fatalf("%s runs %d replicas, not its maximum %d: the scenario no longer pins it at maxReplicas", h.Name, h.Status.CurrentReplicas, h.Spec.MaxReplicas)
+	}
+	start := time.Now()
+	eventually(t, 3*time.Minute, 5*time.Second, "GPUServiceHPAAtMaxReplicas fires for "+h.Name, func(ctx context.Context) (bool, string) {
+		firing, err := firingAlerts(ctx, t, "GPUServiceHPAAtMaxReplicas", "horizontalpodautoscaler")
+		if err != nil {
+			return false, err.Error()
+		}
+		return slices.Equal(firing, []string{h.Name}), fmt.Sprintf("firing for %v", firing)
+	})
+	t.Logf("figure: GPUServiceHPAAtMaxReplicas firing for %s (only) %s after this check began", h.Name, time.Since(start).Round(time.Second))
+}
+
+// firingAlerts returns the sorted values of label by of the alert's firing
+// instances.
+func firingAlerts(ctx context.Context, t *testing.T, alert, by string) ([]string, error) {
+	res, err := prometheusAPI(t).Alerts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("Prometheus alerts: %w", err)
+	}
+	var firing []string
+	for _, a := range res.Alerts {
+		if string(a.Labels[model.AlertNameLabel]) == alert && a.State == promv1.AlertStateFiring {
+			firing = append(firing, string(a.Labels[model.LabelName(by)]))
+		}
+	}
+	slices.Sort(firing)
+	return firing, nil
+}
+
+func prometheusAPI(t *testing.T) promv1.API {
+	t.Helper()
+	c, err := promapi.NewClient(promapi.Config{Address: env.cluster.PrometheusURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return promv1.NewAPI(c)
 }
