@@ -29,8 +29,11 @@ const (
 // Step runs one load step now (the loop runs it every second): it finds
 // which GPUs each running service pod holds (from the exporter's attributed
 // series, i.e. what the kubelet allocated), splits each service's GPU
-// demand across those pods and its CPU and memory demand across all its
-// running pods, and writes both ConfigMaps when their content changes.
+// demand across those pods — the GPU work in proportion to the requests
+// each answered over the last seconds (half-life 3 s; evenly while the
+// service gets no traffic), GPU memory evenly — and its CPU and memory
+// demand across all its running pods, and writes both ConfigMaps when their
+// content changes. Only the loop may call it (it owns the served counts).
 func (p *Plane) Step(ctx context.Context) error {
 	pods, err := p.cs.CoreV1().Pods(p.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: contract.ServiceLabel})
 	if err != nil {
@@ -39,13 +42,17 @@ func (p *Plane) Step(ctx context.Context) error {
 	byService := map[string][]string{}
 	running := map[string]int{}
 	targets := map[string][]string{}
+	urls := map[string]string{} // pod → its inference URL
 	for _, pod := range pods.Items {
 		if pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil {
 			svc := pod.Labels[contract.ServiceLabel]
 			byService[svc] = append(byService[svc], pod.Name)
 			running[svc]++
-			if port, ok := httpPort(&pod); ok && pod.Status.PodIP != "" && podutils.IsPodReady(&pod) {
-				targets[svc] = append(targets[svc], podURL(pod.Status.PodIP, port))
+			if port, ok := httpPort(&pod); ok && pod.Status.PodIP != "" {
+				urls[pod.Name] = podURL(pod.Status.PodIP, port)
+				if podutils.IsPodReady(&pod) {
+					targets[svc] = append(targets[svc], urls[pod.Name])
+				}
 			}
 		}
 	}
@@ -62,15 +69,24 @@ func (p *Plane) Step(ctx context.Context) error {
 		demand[k] = v
 	}
 	p.mu.Unlock()
+	// The GPU work follows the requests each pod answered lately.
+	var servedByURL map[string]float64
+	if p.traffic != nil {
+		now := time.Now()
+		servedByURL = p.traffic.decayServed(now.Sub(p.lastStep))
+		p.lastStep = now
+	}
 	loads := map[string]loadmodel.PodLoad{}
 	for svc, d := range demand {
 		var attributed []string
+		served := map[string]float64{}
 		for _, pod := range byService[svc] {
 			if len(gpus[pod]) > 0 {
 				attributed = append(attributed, pod)
+				served[pod] = servedByURL[urls[pod]]
 			}
 		}
-		for pod, l := range d.Split(attributed, 0) {
+		for pod, l := range d.SplitByRequests(attributed, served, 0) {
 			loads[pod] = l
 		}
 	}

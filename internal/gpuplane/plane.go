@@ -43,8 +43,10 @@ type Plane struct {
 	demand  map[string]loadmodel.Demand
 	targets map[string][]string // service → its running pods' inference URLs (Step updates it)
 	traffic *traffic
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// lastStep is when Step last aged the traffic's served counts (the loop's goroutine only).
+	lastStep time.Time
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // Install installs both charts with Terratest's helm module, waits until

@@ -32,8 +32,13 @@ type traffic struct {
 	owed    map[string]float64   // service → requests not sent yet
 	next    map[string]int       // service → the pod the next request goes to
 	resting map[string]time.Time // pod URL → until when it gets no traffic (it failed)
+	served  map[string]float64   // pod URL → requests answered 2xx, decayed (see decayServed)
 	lastErr time.Time
 }
+
+// servedHalfLife is how fast a pod's served count forgets: the GPU work
+// follows the requests of the last few seconds.
+const servedHalfLife = 3 * time.Second
 
 // restAfterFailure is how long a pod that failed a request is left alone:
 // pods that run nothing (kwok's) or are going away must not slow the rest.
@@ -44,6 +49,7 @@ func newTraffic(logf func(string, ...any)) *traffic {
 		client: &http.Client{Timeout: time.Second, Transport: &http.Transport{
 			DialContext: (&net.Dialer{Timeout: 500 * time.Millisecond}).DialContext, MaxIdleConnsPerHost: 2}},
 		logf: logf, owed: map[string]float64{}, next: map[string]int{}, resting: map[string]time.Time{},
+		served: map[string]float64{},
 	}
 }
 
@@ -84,6 +90,9 @@ func (t *traffic) step(ctx context.Context, rates map[string]float64, pods map[s
 			for r := range work {
 				err := t.get(ctx, r.url)
 				t.mu.Lock()
+				if err == nil {
+					t.served[r.url]++
+				}
 				if err != nil && ctx.Err() == nil {
 					t.resting[r.url] = time.Now().Add(restAfterFailure)
 				}
@@ -100,6 +109,25 @@ func (t *traffic) step(ctx context.Context, rates map[string]float64, pods map[s
 	}
 	close(work)
 	wg.Wait()
+}
+
+// decayServed ages every pod's served count by dt (half-life
+// servedHalfLife), drops the ones that no longer count, and returns a copy:
+// pod URL → recent requests answered.
+func (t *traffic) decayServed(dt time.Duration) map[string]float64 {
+	f := math.Pow(0.5, dt.Seconds()/servedHalfLife.Seconds())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[string]float64, len(t.served))
+	for u, n := range t.served {
+		if n *= f; n < 0.01 {
+			delete(t.served, u)
+			continue
+		}
+		t.served[u] = n
+		out[u] = n
+	}
+	return out
 }
 
 func (t *traffic) get(ctx context.Context, url string) error {

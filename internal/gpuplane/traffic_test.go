@@ -44,4 +44,15 @@ func TestTrafficStep(t *testing.T) {
 	if resting <= 0 {
 		t.Errorf("a pod that answered 503 is not resting")
 	}
+	// Served counts: answered requests only, decaying with a 3 s half-life.
+	served := tr.decayServed(0)
+	if served[urls[0]] != 7 || served[urls[1]] != 5 || served[down.URL+"/"] != 0 {
+		t.Errorf("served %v, want 7, 5 and nothing for the failing pod", served)
+	}
+	if got := tr.decayServed(3 * time.Second)[urls[0]]; got != 3.5 {
+		t.Errorf("after one half-life %v, want 3.5", got)
+	}
+	if got := tr.decayServed(time.Minute); len(got) != 0 {
+		t.Errorf("a minute without traffic still counts %v", got)
+	}
 }

@@ -64,6 +64,30 @@ func (d Demand) Split(pods []string, gpuMemoryCapMB float64) map[string]PodLoad 
 	return out
 }
 
+// SplitByRequests is Split, except that the GPU work follows the traffic:
+// each pod's GPUs get the share of GPUUtilization that its share of the
+// requests served (served[pod], any unit, over the same recent window for
+// every pod) is, so a pod that answers nothing — not Ready yet, failing,
+// or left out by the load balancer — has idle GPUs, as an inference server
+// does. GPU memory (the model's weights and working set), CPU and memory
+// stay even. When no pod served anything the split is even, as Split's.
+func (d Demand) SplitByRequests(pods []string, served map[string]float64, gpuMemoryCapMB float64) map[string]PodLoad {
+	out := d.Split(pods, gpuMemoryCapMB)
+	total := 0.0
+	for _, p := range pods {
+		total += math.Max(0, served[p])
+	}
+	if total <= 0 {
+		return out
+	}
+	for _, p := range pods {
+		l := out[p]
+		l.GPUUtilization = math.Min(100, math.Max(0, d.GPUUtilization*math.Max(0, served[p])/total))
+		out[p] = l
+	}
+	return out
+}
+
 // DesiredReplicas is what the HPA algorithm computes for an AverageValue
 // target when a total load is spread evenly across pods and no pod is
 // capped: ceil(total/target), clamped to [min, max].

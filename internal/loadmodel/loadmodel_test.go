@@ -57,3 +57,30 @@ func TestDesiredReplicas(t *testing.T) {
 		}
 	}
 }
+
+func TestDemandSplitByRequests(t *testing.T) {
+	d := Demand{GPUUtilization: 150, GPUMemoryMB: 30000, CPUMillicores: 300}
+	pods := []string{"a", "b", "c"}
+	// c is not Ready yet: no requests, idle GPUs; a served twice b's share.
+	got := d.SplitByRequests(pods, map[string]float64{"a": 20, "b": 10}, 0)
+	want := map[string]float64{"a": 100, "b": 50, "c": 0}
+	for _, p := range pods {
+		if got[p].GPUUtilization != want[p] || got[p].GPUMemoryMB != 10000 || got[p].CPUMillicores != 100 {
+			t.Errorf("pod %s: got %+v, want util %v (its share of the requests), memory 10000 and cpu 100 (even)", p, got[p], want[p])
+		}
+	}
+	// More than one busy GPU's worth on a pod is capped at 100 %.
+	if got := d.SplitByRequests(pods, map[string]float64{"a": 1}, 0); got["a"].GPUUtilization != 100 || got["b"].GPUUtilization != 0 {
+		t.Errorf("all requests on a: got %+v", got)
+	}
+	// No requests served at all: the even split.
+	even := d.Split(pods, 0)
+	for _, served := range []map[string]float64{nil, {"a": 0, "b": -1}} {
+		got := d.SplitByRequests(pods, served, 0)
+		for _, p := range pods {
+			if got[p] != even[p] {
+				t.Errorf("served %v, pod %s: got %+v, want the even split %+v", served, p, got[p], even[p])
+			}
+		}
+	}
+}
