@@ -1,8 +1,9 @@
 // Package loadmodel is the load model of the sandbox, the demo and the e2e
-// suite: a service's demand (GPU work, GPU memory, cpu, memory) as totals,
-// split evenly across its running pods the way a load balancer in front of
-// identical replicas would, and the replica count the HPA algorithm derives
-// from such a load.
+// suite: a service's demand (GPU work, GPU memory, cpu, memory, requests) as
+// totals, split across its running pods the way a load balancer in front of
+// identical replicas would (evenly, or the GPU work by the requests each pod
+// answered), and the replica count the HPA algorithm derives from such a
+// load.
 package loadmodel
 
 import (
