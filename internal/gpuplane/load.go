@@ -31,7 +31,7 @@ const (
 // series, i.e. what the kubelet allocated), splits each service's GPU
 // demand across those pods — the GPU work in proportion to the requests
 // each answered over the last seconds (half-life 3 s; evenly while the
-// service gets no traffic), GPU memory evenly — and its CPU and memory
+// service's demand has no traffic), GPU memory evenly — and its CPU and memory
 // demand across all its running pods, and writes both ConfigMaps when their
 // content changes. Only the loop may call it (it owns the served counts).
 func (p *Plane) Step(ctx context.Context) error {
@@ -83,7 +83,9 @@ func (p *Plane) Step(ctx context.Context) error {
 		for _, pod := range byService[svc] {
 			if len(gpus[pod]) > 0 {
 				attributed = append(attributed, pod)
-				served[pod] = servedByURL[urls[pod]]
+				if d.RequestsPerSecond > 0 { // no traffic now: even, whatever was served before
+					served[pod] = servedByURL[urls[pod]]
+				}
 			}
 		}
 		for pod, l := range d.SplitByRequests(attributed, served, 0) {
