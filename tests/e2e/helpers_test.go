@@ -299,13 +299,32 @@ func checkRatePolicy(t *testing.T, rt *replicaTracker, period time.Duration) {
 	}
 }
 
-// promQuery runs an instant query against the sandbox Prometheus.
-func promQuery(ctx context.Context, query string) (model.Vector, error) {
+// promAPI is the HTTP API of the cluster's Prometheus.
+func promAPI() (promv1.API, error) {
 	c, err := promapi.NewClient(promapi.Config{Address: env.cluster.PrometheusURL()})
 	if err != nil {
 		return nil, err
 	}
-	v, _, _, err := promv1.NewAPI(c).Query(ctx, query, time.Now())
+	return promv1.NewAPI(c), nil
+}
+
+// prometheusAPI is promAPI for a test: failing to build it fails the test.
+func prometheusAPI(t *testing.T) promv1.API {
+	t.Helper()
+	api, err := promAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
+}
+
+// promQuery runs an instant query against the sandbox Prometheus.
+func promQuery(ctx context.Context, query string) (model.Vector, error) {
+	api, err := promAPI()
+	if err != nil {
+		return nil, err
+	}
+	v, _, _, err := api.Query(ctx, query, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", query, err)
 	}

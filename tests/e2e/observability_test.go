@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -207,13 +206,4 @@ func firingAlerts(ctx context.Context, t *testing.T, alert, by string) ([]string
 	}
 	slices.Sort(firing)
 	return firing, nil
-}
-
-func prometheusAPI(t *testing.T) promv1.API {
-	t.Helper()
-	c, err := promapi.NewClient(promapi.Config{Address: env.cluster.PrometheusURL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return promv1.NewAPI(c)
 }

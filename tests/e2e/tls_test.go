@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -101,12 +100,8 @@ func createExporterTLSSecret(ctx context.Context, cs kubernetes.Interface) error
 // testScrapedOverTLS: every exporter target of Prometheus is scraped over https, verified against the
 // suite's CA, and up; a plain-HTTP request to the exporter is not answered with metrics.
 func testScrapedOverTLS(t *testing.T) {
-	c, err := promapi.NewClient(promapi.Config{Address: env.cluster.PrometheusURL()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	targets, err := promv1.NewAPI(c).Targets(ctx)
+	targets, err := prometheusAPI(t).Targets(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
