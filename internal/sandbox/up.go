@@ -199,6 +199,11 @@ func (s *Sandbox) startAPIServer(ctx context.Context) ([]*process, error) {
 // and, with kwok nodes, registers them (before kwok starts, so it adopts
 // them at once) and starts kwok.
 func (s *Sandbox) startComponents(ctx context.Context, cs *kubernetes.Clientset, kwokDir string) ([]*process, error) {
+	// A new cluster has no rules ConfigMaps yet: rule files a previous
+	// sandbox in this folder loaded must not be evaluated against it.
+	if err := replaceFiles(s.rulesDir(), nil); err != nil {
+		return nil, fmt.Errorf("clear rule files: %w", err)
+	}
 	if err := s.writePrometheusConfig(); err != nil {
 		return nil, err
 	}
