@@ -81,6 +81,20 @@ const (
 	// ServiceLabel is the pod label that names a GPU service (app=<service>,
 	// the seed's troubleshooting selectors).
 	ServiceLabel = "app"
+	// HPAServiceLabel is the label on each HPA the chart renders: the key of
+	// its entry in .Values.services.
+	HPAServiceLabel = "gpu-autoscaling.medical-kg.io/service"
+)
+
+// The chart's recording rules that map pods to services (_workloads.tpl),
+// through the HPAs' scaleTargetRef and kube-state-metrics' owner series.
+const (
+	// WorkloadServiceRecording: {namespace, service, horizontalpodautoscaler,
+	// workload, workload_kind} for each of the release's HPAs.
+	WorkloadServiceRecording = "gpu_autoscaling:workload_service:info"
+	// PodServiceRecording: {namespace, pod, service, workload, workload_kind}
+	// for each pod of an HPA's target.
+	PodServiceRecording = "gpu_autoscaling:pod_service:info"
 )
 
 // HPAName is the name of a service's HPA.

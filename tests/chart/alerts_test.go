@@ -49,9 +49,9 @@ func runPromtool(t *testing.T, promtool, dir string, args ...string) string {
 func TestAlertRulesWithPromtool(t *testing.T) {
 	t.Parallel()
 	promtool := promtoolPath(t)
-	objects := decodeAll(t, render(t, renderRequest{valuesFiles: []string{"values/production.yaml"}, extraArgs: monitoringAPIs}))
-	rules := alertRulesOf(t, objects)
+	recorded, rules, _ := renderRules(t, renderRequest{valuesFiles: []string{"values/production.yaml"}, extraArgs: monitoringAPIs})
 	require.Len(t, rules, 5)
+	require.Len(t, recorded, 2, "the pod -> service recording rules")
 	names := map[string]bool{}
 	for _, r := range rules {
 		names[r.Alert] = true
@@ -66,10 +66,12 @@ func TestAlertRulesWithPromtool(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	full := map[string]any{"groups": []any{map[string]any{"name": "gpu-autoscaling", "rules": rules}}}
+	full := map[string]any{"groups": []any{
+		map[string]any{"name": "gpu-autoscaling-workloads", "rules": recorded},
+		map[string]any{"name": "gpu-autoscaling", "rules": rules}}}
 	writeYAML(t, filepath.Join(dir, "full-rules.yaml"), full)
 	out := runPromtool(t, promtool, dir, "check", "rules", "full-rules.yaml")
-	assert.Contains(t, out, "SUCCESS: 5 rules found")
+	assert.Contains(t, out, "SUCCESS: 7 rules found")
 
 	stripped := make([]ruleSpec, len(rules))
 	for i, r := range rules {

@@ -3,6 +3,7 @@ package chart_test
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -49,8 +50,9 @@ type recordingRule struct {
 	Expr   string `json:"expr"`
 }
 
-// dcgmRules renders the chart with the values and returns its recording rules and alerting rules.
-func dcgmRules(t *testing.T, req renderRequest) ([]recordingRule, []ruleSpec, []object) {
+// renderRules renders the chart with the values and returns its recording rules (DCGM mode and the pod -> service
+// mapping), its alerting rules and the rendered objects.
+func renderRules(t *testing.T, req renderRequest) ([]recordingRule, []ruleSpec, []object) {
 	t.Helper()
 	objects := decodeAll(t, render(t, req))
 	var rec []recordingRule
@@ -100,7 +102,7 @@ func byUUID(t *testing.T, vec pql.Vector) map[string]pql.Sample {
 
 func TestDCGMRecordingRulesServeTheContract(t *testing.T) {
 	t.Parallel()
-	rec, _, _ := dcgmRules(t, renderRequest{valuesFiles: []string{"values/dcgm.yaml"}, values: "dcgm:\n  utilizationWindow: \"\"\n", extraArgs: monitoringAPIs})
+	rec, _, _ := renderRules(t, renderRequest{valuesFiles: []string{"values/dcgm.yaml"}, values: "dcgm:\n  utilizationWindow: \"\"\n", extraArgs: monitoringAPIs})
 	names := map[string]bool{}
 	for _, r := range rec {
 		names[r.Record] = true
@@ -166,7 +168,7 @@ func TestDCGMRecordingRulesServeTheContract(t *testing.T) {
 // must give each embedding-service pod its own GPU's numbers.
 func TestDCGMAdapterServesPodsUnchanged(t *testing.T) {
 	t.Parallel()
-	rec, _, objects := dcgmRules(t, renderRequest{valuesFiles: []string{"values/dcgm.yaml"}, values: "dcgm:\n  utilizationWindow: \"\"\n", extraArgs: monitoringAPIs})
+	rec, _, objects := renderRules(t, renderRequest{valuesFiles: []string{"values/dcgm.yaml"}, values: "dcgm:\n  utilizationWindow: \"\"\n", extraArgs: monitoringAPIs})
 	p := loadDCGM(t, false, nil)
 	for _, r := range rec {
 		p.record(t, r.Record, r.Expr, evalTime)
@@ -211,7 +213,7 @@ func TestDCGMAdapterServesPodsUnchanged(t *testing.T) {
 // dcgm.utilizationWindow averages DCGM_FI_DEV_GPU_UTIL over the window before it is served.
 func TestDCGMUtilizationWindowAverages(t *testing.T) {
 	t.Parallel()
-	rec, _, _ := dcgmRules(t, renderRequest{valuesFiles: []string{"values/dcgm.yaml"}, values: "dcgm:\n  utilizationWindow: 1m\n", extraArgs: monitoringAPIs})
+	rec, _, _ := renderRules(t, renderRequest{valuesFiles: []string{"values/dcgm.yaml"}, values: "dcgm:\n  utilizationWindow: 1m\n", extraArgs: monitoringAPIs})
 	// The last scrape reports 30 points more; a 1m window (left-open in Prometheus 3) holds the scrapes
 	// at -30 s and 0 s, so their mean is the old value + 15.
 	p := loadDCGM(t, true, func(name string, ts time.Time, v float64) float64 {
@@ -231,11 +233,23 @@ func TestDCGMUtilizationWindowAverages(t *testing.T) {
 	t.Fatal("no gpu_utilization_percent recording rule")
 }
 
+// gpuSeries matches the GPU series of the contract (not the chart's gpu_autoscaling:* recordings).
+var gpuSeries = regexp.MustCompile(`\bgpu_(utilization|memory|temperature|exporter)_`)
+
 // The alerts and the dashboards read the same contract series in DCGM mode.
 func TestDCGMAlertsAndDashboardsWork(t *testing.T) {
 	t.Parallel()
-	rec, alerts, objects := dcgmRules(t, renderRequest{valuesFiles: []string{"values/dcgm.yaml"}, extraArgs: monitoringAPIs})
+	rec, alerts, objects := renderRules(t, renderRequest{valuesFiles: []string{"values/dcgm.yaml"}, extraArgs: monitoringAPIs})
 	p := loadDCGM(t, false, nil)
+	// kube-state-metrics' view of the fixture's pods, which the dashboards map to services through.
+	ksm := newKSMFixture(p)
+	for _, h := range typedOf[*hpaV2](objects) {
+		ksm.hpa(h)
+	}
+	for pod, rs := range map[string]string{podA: "embedding-service-7d9f8b6c5d", podB: "embedding-service-7d9f8b6c5d", podR: "reranking-service-5c8d7f9b4"} {
+		ksm.owner(pod, "ReplicaSet", rs)
+		ksm.replicaSet(rs, strings.SplitN(pod, "-", 3)[0]+"-service")
+	}
 	for _, r := range rec {
 		p.record(t, r.Record, r.Expr, evalTime)
 	}
@@ -254,7 +268,7 @@ func TestDCGMAlertsAndDashboardsWork(t *testing.T) {
 	gpuPanels := 0
 	for name, board := range dashboards(t, objects) {
 		for where, expr := range dashboardQueries(t, name, board) {
-			if !strings.Contains(expr, "gpu_") && !strings.HasPrefix(expr, "up{") {
+			if !gpuSeries.MatchString(expr) && !strings.HasPrefix(expr, "up{") {
 				continue
 			}
 			q := vars.Replace(expr)
@@ -271,7 +285,9 @@ func TestDCGMAlertsAndDashboardsWork(t *testing.T) {
 		}
 	}
 	assert.GreaterOrEqual(t, gpuPanels, 8, "GPU panel queries checked")
-	util := p.query(t, `avg by (service) (label_replace(gpu_utilization_percent{namespace="medical-kg", pod=~"(embedding-service)-.*"}, "service", "$1", "pod", "^(.+?)-(?:[a-z0-9]+-[a-z0-9]{5}|[0-9]+)$"))`, evalTime)
+	overview := loadDashboard(t, "overview", dashboards(t, objects)["gpu-autoscaling-overview.json"])
+	require.Equal(t, "GPU utilization by service", overview.Panels[0].Title)
+	util := p.query(t, strings.NewReplacer("$namespace", namespace, "$service", "embedding-service").Replace(overview.Panels[0].Targets[0]), evalTime)
 	require.Len(t, util, 1)
 	assert.Equal(t, 40.0, util[0].F, "the overview's per-service utilization: mean of 20 and 60")
 }

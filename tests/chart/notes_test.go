@@ -68,4 +68,12 @@ func TestNotesShowHowToCheckHPAsAndTheCustomMetricsAPI(t *testing.T) {
 
 	warn := renderNotes(t, map[string]any{"prometheusRule": map[string]any{"enabled": true}})
 	assert.Contains(t, warn, "no monitoring.coreos.com/v1 PrometheusRule API")
+
+	// The per-service panels need the chart's pod -> service recording rules.
+	assert.Contains(t, notes, "WARNING: dashboards.enabled is true but neither prometheusRule.enabled nor prometheusRule.configMap")
+	assert.Contains(t, notes, `gpu_autoscaling:pod_service:info{namespace="medical-kg"}`)
+	for _, rules := range []map[string]any{{"enabled": true}, {"configMap": true}} {
+		assert.NotContains(t, renderNotes(t, map[string]any{"prometheusRule": rules}), "WARNING: dashboards.enabled", "rules %v", rules)
+	}
+	assert.NotContains(t, renderNotes(t, map[string]any{"dashboards": map[string]any{"enabled": false}}), "WARNING: dashboards.enabled")
 }

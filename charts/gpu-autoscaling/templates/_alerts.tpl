@@ -3,7 +3,8 @@ The alerting rules as a Prometheus rules document ({groups: [...]}); rendered bo
 and, optionally, into a plain rules-file ConfigMap. Every expression uses only contract metrics (exporter),
 kube-state-metrics (kube_*), kube-apiserver (aggregator_*) and `up`. In DCGM mode (metricsSource: dcgm) the
 document starts with the recording rules that serve dcgm-exporter's series under the contract names
-(_dcgm.tpl), and the exporter alerts watch dcgm-exporter's job (dcgm.job).
+(_dcgm.tpl), and the exporter alerts watch dcgm-exporter's job (dcgm.job). The pod -> service recording rules
+the dashboards join on (_workloads.tpl) come before the alerts in every mode.
 */}}
 {{- define "gpu-autoscaling.alertRules" -}}
 {{- $a := .Values.prometheusRule.alerts -}}
@@ -88,6 +89,7 @@ document starts with the recording rules that serve dcgm-exporter's series under
 {{- if $dcgm -}}
 {{- $groups = append $groups (include "gpu-autoscaling.dcgmRecordingGroup" . | fromJson) -}}
 {{- end -}}
+{{- $groups = append $groups (include "gpu-autoscaling.workloadRecordingGroup" . | fromJson) -}}
 {{- $groups = append $groups (dict "name" "gpu-autoscaling" "rules" $rules) -}}
 {{- dict "groups" $groups | toYaml -}}
 {{- end -}}
