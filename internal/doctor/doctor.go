@@ -140,6 +140,7 @@ func Run(ctx context.Context, cfg Config) ([]Check, error) {
 		r.checkPodLabels,
 		r.checkNVML,
 		r.checkKubeStateMetrics,
+		r.checkServiceMapping,
 		r.checkFlapping,
 	}
 	for _, step := range steps {

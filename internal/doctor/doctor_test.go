@@ -21,7 +21,7 @@ import (
 func TestHealthyClusterPassesEveryCheck(t *testing.T) {
 	checks := healthyWorld().run(t)
 	wantIDs := []string{idAPIService, idMetricServed, idAdapterPrometheus, idScalingActive, idExporterTargets,
-		idExporterPodSecurity, idExporterCoverage, idPodLabels, idNVML, idKubeStateMetrics, idFlapping}
+		idExporterPodSecurity, idExporterCoverage, idPodLabels, idNVML, idKubeStateMetrics, idServiceMapping, idFlapping}
 	for _, id := range wantIDs {
 		if len(find(checks, id, "")) == 0 {
 			t.Errorf("no %s check ran", id)
@@ -320,6 +320,33 @@ func TestKubeStateMetricsMissing(t *testing.T) {
 	expectCheck(t, w.run(t), idKubeStateMetrics, "", Warn, "no series in namespace "+ns, "install kube-state-metrics")
 	w.noPrometheus = true
 	expectCheck(t, w.run(t), idKubeStateMetrics, "", Warn, "not checked without Prometheus", "--prometheus-url")
+}
+
+// The dashboards' pod -> service mapping: missing rules, missing pod owners,
+// and HPAs the chart did not render (not checked).
+func TestServiceMapping(t *testing.T) {
+	without := func(w *world, name string) {
+		var kept []series
+		for _, s := range w.series {
+			if s.labels["__name__"] != name {
+				kept = append(kept, s)
+			}
+		}
+		w.series = kept
+	}
+	w := healthyWorld()
+	without(w, contract.PodServiceRecording)
+	expectCheck(t, w.run(t), idServiceMapping, "", Warn, "no pods mapped for "+hpaName, "replicasets")
+	without(w, contract.WorkloadServiceRecording)
+	expectCheck(t, w.run(t), idServiceMapping, "", Warn, "recording rules are not loaded", "prometheusRule.configMap=true")
+
+	w = healthyWorld()
+	expectCheck(t, w.run(t), idServiceMapping, "", Pass, "2 pods mapped to the 1 HPAs' services", "")
+	w.kubeObjects[0].(*autoscalingv2.HorizontalPodAutoscaler).Labels = nil // not this chart's HPA
+	without(w, contract.WorkloadServiceRecording)
+	if got := find(w.run(t), idServiceMapping, ""); len(got) != 0 {
+		t.Errorf("an HPA the chart did not render was checked: %+v", got)
+	}
 }
 
 func TestRenderShowsFixes(t *testing.T) {

@@ -67,7 +67,7 @@ func healthyWorld() *world {
 	minR := int32(2)
 	w.kubeObjects = []runtime.Object{
 		&autoscalingv2.HorizontalPodAutoscaler{
-			ObjectMeta: metav1.ObjectMeta{Name: hpaName, Namespace: ns},
+			ObjectMeta: metav1.ObjectMeta{Name: hpaName, Namespace: ns, Labels: map[string]string{contract.HPAServiceLabel: service}},
 			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
 				ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: service},
 				MinReplicas:    &minR, MaxReplicas: 10,
@@ -130,7 +130,13 @@ func healthyWorld() *world {
 		)
 	}
 	w.series = append(w.series, series{map[string]string{"__name__": metricHPACurrentReplicas, "namespace": ns, "horizontalpodautoscaler": hpaName,
-		"job": "kube-state-metrics"}, 2})
+		"job": "kube-state-metrics"}, 2},
+		series{map[string]string{"__name__": contract.WorkloadServiceRecording, "namespace": ns, "service": service,
+			"horizontalpodautoscaler": hpaName, "workload": service, "workload_kind": "Deployment"}, 1})
+	for _, pod := range []string{service + "-a", service + "-b"} {
+		w.series = append(w.series, series{map[string]string{"__name__": contract.PodServiceRecording, "namespace": ns, "pod": pod,
+			"service": service, "workload": service, "workload_kind": "Deployment"}, 1})
+	}
 	return w
 }
 
