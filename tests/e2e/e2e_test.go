@@ -51,6 +51,7 @@ func TestE2E(t *testing.T) {
 		{"container CPU and memory scraped from the kubelet's cAdvisor", testCadvisorSeries},
 		{"kube-state-metrics reports every HPA's and Deployment's replicas", testKubeStateMetrics},
 		{"every dashboard panel has data", testDashboardPanels},
+		{"the dashboards map each service's pods by owner", testPodServiceMapping},
 		{"every alert reads series that exist", testAlertSeries},
 		{"the alerts the scenario triggers fire", testScenarioAlertsFire},
 		{"adapter crash-looping keeps replicas, loop resumes", testAdapterFault},

@@ -11,6 +11,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -70,6 +71,44 @@ func testDashboardPanels(t *testing.T) {
 			return len(empty) == 0, strings.Join(empty, "\n")
 		})
 		t.Logf("dashboard %q: %d panels, each with data", d.Title, len(d.Panels))
+	}
+}
+
+// testPodServiceMapping: the chart's recording rule the per-service panels
+// join on (gpu_autoscaling:pod_service:info, from kube-state-metrics' owner
+// series) maps every running pod of each service's Deployment to that
+// service, and no pod of another workload to it.
+func testPodServiceMapping(t *testing.T) {
+	cs := adminClient(t)
+	for _, svc := range services {
+		eventually(t, time.Minute, 2*time.Second, "pods of "+svc+" mapped to it", func(ctx context.Context) (bool, string) {
+			pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: contract.ServiceLabel + "=" + svc})
+			if err != nil {
+				return false, err.Error()
+			}
+			v, err := promQuery(ctx, fmt.Sprintf(`%s{namespace=%q, service=%q}`, contract.PodServiceRecording, namespace, svc))
+			if err != nil {
+				return false, err.Error()
+			}
+			mapped := map[string]bool{}
+			for _, s := range v {
+				mapped[string(s.Metric["pod"])] = true
+				if w := string(s.Metric["workload"]); w != svc || s.Metric["workload_kind"] != "Deployment" {
+					return false, fmt.Sprintf("pod %s mapped through workload %s/%s", s.Metric["pod"], s.Metric["workload_kind"], w)
+				}
+			}
+			running := 0
+			for _, p := range pods.Items {
+				if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
+					continue
+				}
+				running++
+				if !mapped[p.Name] {
+					return false, fmt.Sprintf("running pod %s not mapped (mapped: %v)", p.Name, mapped)
+				}
+			}
+			return running > 0, fmt.Sprintf("%d running pods of %s", running, svc)
+		})
 	}
 }
 
