@@ -114,6 +114,9 @@ type Reader struct {
 	lastSeen map[string]uint64
 	// processes, when set, reads per-process use of every non-MIG GPU.
 	processes *ProcessReader
+	// instantaneous reports GPU utilization from one reading at collection
+	// time instead of averaging the samples since the last collection.
+	instantaneous bool
 }
 
 // NewReader returns a Reader over lib. window is the collection interval: the
@@ -126,6 +129,16 @@ func NewReader(lib nvml.Interface, window time.Duration) *Reader {
 // per-process utilization samples and running processes of each GPU.
 func (r *Reader) WithProcesses() *Reader {
 	r.processes = NewProcessReader()
+	return r
+}
+
+// WithInstantaneousUtilization reports GPU utilization as one reading taken
+// at collection time (nvmlDeviceGetUtilizationRates), the way dcgm-exporter
+// and nvidia-smi based exporters read it, instead of the average of NVML's
+// samples since the previous collection. For comparison: on bursty load it
+// makes HPAs flap (Reading.UtilizationSamples is then 0).
+func (r *Reader) WithInstantaneousUtilization() *Reader {
+	r.instantaneous = true
 	return r
 }
 
@@ -273,23 +286,26 @@ func (r *Reader) readProcesses(dev nvml.Device, reading *Reading, migEnabled boo
 
 // utilization averages the GPU utilization samples NVML buffered since the
 // last collection; it falls back to the instantaneous reading when the device
-// keeps no samples (samples == 0).
+// keeps no samples (samples == 0), and reads only that with
+// WithInstantaneousUtilization.
 func (r *Reader) utilization(dev nvml.Device, uuid string) (float64, int, nvml.Return) {
-	last, ok := r.lastSeen[uuid]
-	if !ok {
-		since := r.now().Add(-r.window).UnixMicro()
-		if since > 0 {
-			last = uint64(since)
+	if !r.instantaneous {
+		last, ok := r.lastSeen[uuid]
+		if !ok {
+			since := r.now().Add(-r.window).UnixMicro()
+			if since > 0 {
+				last = uint64(since)
+			}
 		}
-	}
-	valType, samples, ret := dev.GetSamples(nvml.GPU_UTILIZATION_SAMPLES, last)
-	if ret == nvml.ERROR_GPU_IS_LOST {
-		return 0, 0, ret
-	}
-	if ret == nvml.SUCCESS {
-		if avg, n, newest := averageSamples(valType, samples, last); n > 0 {
-			r.lastSeen[uuid] = newest
-			return avg, n, nvml.SUCCESS
+		valType, samples, ret := dev.GetSamples(nvml.GPU_UTILIZATION_SAMPLES, last)
+		if ret == nvml.ERROR_GPU_IS_LOST {
+			return 0, 0, ret
+		}
+		if ret == nvml.SUCCESS {
+			if avg, n, newest := averageSamples(valType, samples, last); n > 0 {
+				r.lastSeen[uuid] = newest
+				return avg, n, nvml.SUCCESS
+			}
 		}
 	}
 	rates, ret := dev.GetUtilizationRates()

@@ -39,6 +39,7 @@ type config struct {
 	LogLevel            slog.Level
 	RuntimeMetrics      bool
 	ProcessAttribution  bool
+	UtilizationReading  string
 }
 
 // envFor maps flag names to their environment variables.
@@ -61,6 +62,7 @@ var envFor = map[string]string{
 	"log-level":             "EXPORTER_LOG_LEVEL",
 	"runtime-metrics":       "EXPORTER_RUNTIME_METRICS",
 	"process-attribution":   "EXPORTER_PROCESS_ATTRIBUTION",
+	"utilization-reading":   "EXPORTER_UTILIZATION_READING",
 }
 
 // parseConfig parses args (without the program name) with env as the
@@ -92,6 +94,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&c.ProcPath, "proc-path", "/proc", "procfs of the host, for cpu_usage_percent and memory_usage_mb")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.Var(boolValue{&c.RuntimeMetrics}, "runtime-metrics", "also export go_* and process_* metrics of the exporter itself")
+	fs.StringVar(&c.UtilizationReading, "utilization-reading", "average", "how gpu_utilization_percent is read: average (of NVML's samples since the last collection) or instantaneous (one reading at collection time, as dcgm-exporter and nvidia-smi read; for comparison only: it makes HPAs flap on bursty load)")
 	fs.Var(boolValue{&c.ProcessAttribution}, "process-attribution", "on GPUs several pods hold (time-slicing, MPS), report each pod its own processes' utilization and memory: NVML per-process data, <proc-path>/<pid>/cgroup, and the node's pods from the API server (needs list on pods)")
 	fs.Usage = func() {
 		fmt.Fprintf(output, "Usage: gpu-metrics-exporter [flags]\n\nEvery flag can also be set through the environment variable in brackets.\n\n")
@@ -139,6 +142,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 // hostname when it is not set; every problem is returned.
 func (c *config) validate() []error {
 	var errs []error
+	if c.UtilizationReading != "average" && c.UtilizationReading != "instantaneous" {
+		errs = append(errs, fmt.Errorf("--utilization-reading %q: use average or instantaneous", c.UtilizationReading))
+	}
 	switch c.Backend {
 	case "nvml", "simulated":
 	default:

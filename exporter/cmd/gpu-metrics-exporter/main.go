@@ -199,6 +199,9 @@ func buildCollector(cfg config, getenv func(string) string, log *slog.Logger) (*
 		lib = nvml.New()
 	}
 	reader := gpu.NewReader(lib, cfg.CollectionInterval)
+	if cfg.UtilizationReading == "instantaneous" {
+		reader.WithInstantaneousUtilization()
+	}
 	var podOf gpushare.PodOf
 	if cfg.ProcessAttribution {
 		in, err := podnames.InCluster(cfg.NodeName, getenv)

@@ -97,6 +97,8 @@ func TestParseConfigErrorsSayWhatToFix(t *testing.T) {
 		{[]string{"--web.config.file=/does/not/exist.yml"}, nil, "--web.config.file /does/not/exist.yml:"},
 		{[]string{"--web.listen-address="}, nil, "--web.listen-address must not be empty"},
 		{[]string{"--backend=simulated", "--process-attribution"}, nil, "--process-attribution needs --backend=nvml"},
+		{[]string{"--utilization-reading=peak"}, nil, `--utilization-reading "peak": use average or instantaneous`},
+		{nil, map[string]string{"EXPORTER_UTILIZATION_READING": "last"}, `--utilization-reading "last": use average or instantaneous`},
 		{[]string{"--process-attribution", "--pod-resources-socket="}, nil, "--process-attribution needs --pod-resources-socket"},
 	}
 	oneDash := regexp.MustCompile(`(^|[\s("])-[a-z]`)

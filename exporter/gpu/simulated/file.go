@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -38,6 +39,11 @@ type GPU struct {
 	UtilizationPercent *float64 `json:"utilizationPercent,omitempty"`
 	MemoryUsedMB       *uint64  `json:"memoryUsedMB,omitempty"`
 	TemperatureCelsius *float64 `json:"temperatureCelsius,omitempty"`
+	// BurstPeriodSeconds makes the GPU's load bursty: in every period it is
+	// 100 % busy for utilizationPercent of the time and idle for the rest, so
+	// its mean stays utilizationPercent while an instantaneous reading is 0 or
+	// 100. Absent: a steady load.
+	BurstPeriodSeconds *float64 `json:"burstPeriodSeconds,omitempty"`
 }
 
 // State is the validated value of one device.
@@ -46,7 +52,16 @@ type State struct {
 	UtilizationPercent uint32
 	MemoryUsedMB       uint64
 	TemperatureCelsius uint32
+	// BurstPeriod is 0 for a steady load.
+	BurstPeriod time.Duration
 }
+
+// Bounds of burstPeriodSeconds: at least two NVML sample periods, so a burst
+// is sampled at all, and at most an hour.
+const (
+	MinBurstPeriod = 2 * SamplePeriod
+	MaxBurstPeriod = time.Hour
+)
 
 // Limits are the properties of the simulated model a file is checked against.
 type Limits struct {
@@ -55,7 +70,7 @@ type Limits struct {
 }
 
 // fileFormat is what a parse error reminds of.
-const fileFormat = "expected `gpus: [{index, uuid, utilizationPercent, memoryUsedMB, temperatureCelsius}]`, " +
+const fileFormat = "expected `gpus: [{index, uuid, utilizationPercent, memoryUsedMB, temperatureCelsius, burstPeriodSeconds}]`, " +
 	"optionally `nodes: {<node name>: {gpus: [...]}}`"
 
 // Parse validates a simulation file against the model's limits and returns
@@ -181,7 +196,7 @@ func parseGPUs(prefix string, entries []json.RawMessage, lim Limits) ([]State, [
 		where := fmt.Sprintf("%sgpus[%d]", prefix, pos)
 		var g GPU
 		if err := decodeStrict(raw, &g); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w (keys: index, uuid, utilizationPercent, memoryUsedMB, temperatureCelsius)", where, err))
+			errs = append(errs, fmt.Errorf("%s: %w (keys: index, uuid, utilizationPercent, memoryUsedMB, temperatureCelsius, burstPeriodSeconds)", where, err))
 			continue
 		}
 		if g.Index == nil {
@@ -250,6 +265,15 @@ func parseValues(where string, g GPU, lim Limits) (State, []error) {
 			errs = append(errs, fmt.Errorf("%s: temperatureCelsius %v must be between 0 and %d", where, *t, MaxTemperatureCelsius))
 		} else {
 			st.TemperatureCelsius = uint32(*t + 0.5)
+		}
+	}
+	if b := g.BurstPeriodSeconds; b != nil {
+		period := time.Duration(*b * float64(time.Second))
+		if !(period >= MinBurstPeriod && period <= MaxBurstPeriod) {
+			errs = append(errs, fmt.Errorf("%s: burstPeriodSeconds %v must be between %v and %v (at least two NVML sample periods of %v)",
+				where, *b, MinBurstPeriod.Seconds(), MaxBurstPeriod.Seconds(), SamplePeriod))
+		} else {
+			st.BurstPeriod = period
 		}
 	}
 	return st, errs

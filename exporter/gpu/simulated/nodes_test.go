@@ -90,7 +90,7 @@ func TestParseNodesErrorsSayWhatToFix(t *testing.T) {
 		"node name":       {"nodes: {GPU_Node_1: {gpus: []}}", `nodes["GPU_Node_1"]: node name "GPU_Node_1": a node name is what --node-name / NODE_NAME is set to`},
 		"node name edge":  {"nodes: {gpu-node-: {gpus: []}}", `nodes["gpu-node-"]: node name`},
 		"empty node name": {`nodes: {"": {gpus: []}}`, `nodes[""]: node name`},
-		"nodes type":      {"nodes: [gpu-node-1]", "parse simulation file (expected `gpus: [{index, uuid, utilizationPercent, memoryUsedMB, temperatureCelsius}]`, optionally `nodes: {<node name>: {gpus: [...]}}`): nodes: got array, want a map"},
+		"nodes type":      {"nodes: [gpu-node-1]", "parse simulation file (expected `gpus: [{index, uuid, utilizationPercent, memoryUsedMB, temperatureCelsius, burstPeriodSeconds}]`, optionally `nodes: {<node name>: {gpus: [...]}}`): nodes: got array, want a map"},
 		"negative memory": {"gpus: [{index: 0, memoryUsedMB: -1}]", "gpus[0]: memoryUsedMB: got number -1, want a whole number >= 0"},
 		"duplicate node":  {"nodes: {gpu-node-1: {}, gpu-node-1: {}}", "parse simulation file"},
 		"unknown top key": {"node: {gpu-node-1: {gpus: []}}", `unknown field "node"`},

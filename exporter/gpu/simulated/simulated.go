@@ -7,6 +7,7 @@ package simulated
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -34,9 +35,16 @@ var models = map[string]func(n int) *server.Server{
 // list; every model there has a builder here, which a test checks).
 func Models() []string { return simuuid.Models() }
 
+// SamplePeriod is how often the simulated devices take a utilization sample,
+// as NVML does on data-center GPUs (every 1/6 s; older ones sample up to once
+// a second).
+const SamplePeriod = time.Second / 6
+
 // samplesKept is how many utilization samples each device buffers, like the
-// ring buffer NVML keeps per device.
-const samplesKept = 64
+// ring buffer NVML keeps per device: 42 s at SamplePeriod, so a collection
+// interval up to that long averages every sample of its interval (a longer one
+// averages its last 42 s).
+const samplesKept = 256
 
 // rebuildEvery bounds the memory the mocks' call recorders use: the mock
 // server is rebuilt (same UUIDs, same state) after this many reloads.
@@ -126,8 +134,13 @@ func New(opts Options) (*Simulator, error) {
 // Limits returns the model's device count and memory per device.
 func (s *Simulator) Limits() Limits { return s.limits }
 
-// Reload re-reads the simulation file and records one utilization sample per
-// device. On error the previous state is kept and the error returned.
+// Reload re-reads the simulation file and fills each device's sample buffer
+// with the samples NVML would have taken since the previous Reload, one every
+// SamplePeriod (the first Reload takes one), each the load the file
+// describes at its time: the steady utilization, or for a bursty GPU 100 or 0
+// by where the sample falls in its burst period. The file's state holds for
+// the whole interval it is read for. On error the previous state is kept and
+// the error returned.
 func (s *Simulator) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -137,11 +150,9 @@ func (s *Simulator) Reload() error {
 	}
 	err := s.load()
 	srv := s.Interface.(*server.Server)
-	ts := uint64(s.opts.Now().UnixMicro())
-	if ts <= s.lastTS {
-		ts = s.lastTS + 1
-	}
-	s.lastTS = ts
+	now := uint64(s.opts.Now().UnixMicro())
+	stamps := sampleTimes(s.lastTS, now)
+	s.lastTS = stamps[len(stamps)-1]
 	for i, st := range s.states {
 		d := srv.Devices[i].(*server.Device)
 		id := s.defaultUUID[i]
@@ -156,7 +167,10 @@ func (s *Simulator) Reload() error {
 			s.samples[i] = s.samples[i][:0]
 		}
 		d.Unlock()
-		buf := append(s.samples[i], sample{ts: ts, value: st.UtilizationPercent})
+		buf := s.samples[i]
+		for _, ts := range stamps {
+			buf = append(buf, sample{ts: ts, value: st.utilizationAt(i, ts)})
+		}
 		if len(buf) > samplesKept {
 			buf = append(buf[:0], buf[len(buf)-samplesKept:]...)
 		}
@@ -203,8 +217,9 @@ func (s *Simulator) install(srv *server.Server) {
 			return d.UUID, nvml.SUCCESS
 		}
 		d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
+			// NVML's instantaneous reading: the load right now.
 			st := s.state(i)
-			return nvml.Utilization{Gpu: st.UtilizationPercent}, nvml.SUCCESS
+			return nvml.Utilization{Gpu: st.utilizationAt(i, uint64(s.opts.Now().UnixMicro()))}, nvml.SUCCESS
 		}
 		d.GetSamplesFunc = func(t nvml.SamplingType, lastSeen uint64) (nvml.ValueType, []nvml.Sample, nvml.Return) {
 			if t != nvml.GPU_UTILIZATION_SAMPLES {
@@ -240,6 +255,48 @@ func (s *Simulator) install(srv *server.Server) {
 		d.UUID = s.defaultUUID[i]
 	}
 	s.Interface = srv
+}
+
+// sampleTimes are the sample timestamps (µs) after last up to now: one every
+// SamplePeriod on the device's sampling grid, at most samplesKept of them,
+// and at least one (now, or just after last when the clock did not move).
+func sampleTimes(last, now uint64) []uint64 {
+	period := uint64(SamplePeriod / time.Microsecond)
+	if last == 0 || now <= last {
+		return []uint64{max(now, last+1)}
+	}
+	first := last + period
+	if n := (now - last) / period; n > samplesKept {
+		first = last + (n-samplesKept+1)*period
+	}
+	var out []uint64
+	for ts := first; ts <= now; ts += period {
+		out = append(out, ts)
+	}
+	if len(out) == 0 {
+		// Less than a sample period passed: NVML would have no new sample;
+		// the reader then falls back to the instantaneous reading. Take one
+		// anyway so every collection averages at least one sample.
+		out = append(out, now)
+	}
+	return out
+}
+
+// utilizationAt is the device's utilization at ts (µs): the steady value, or
+// for a bursty load 100 while ts falls in the busy part of its period and 0
+// otherwise. Device i's bursts start at its own phase (spread by the golden
+// ratio), as independent pods' bursts are not in step.
+func (st State) utilizationAt(i int, ts uint64) uint32 {
+	if st.BurstPeriod <= 0 {
+		return st.UtilizationPercent
+	}
+	period := uint64(st.BurstPeriod / time.Microsecond)
+	phase := uint64(float64(period) * math.Mod(float64(i)*0.6180339887, 1))
+	busy := period * uint64(st.UtilizationPercent) / 100
+	if (ts+phase)%period < busy {
+		return 100
+	}
+	return 0
 }
 
 func (s *Simulator) state(i int) State {
