@@ -244,7 +244,7 @@ func badValueCases() []badValue {
 		{name: "exporter flag the binary does not know", values: "exporter:\n  extraArgs: [\"--web.telemetry-path=/m\"]\n",
 			want: []string{`exporter.extraArgs[0]="--web.telemetry-path=/m": gpu-metrics-exporter has no flag --web.telemetry-path`, "its flags: backend, "}},
 		{name: "exporter flag the chart sets from a value", values: "exporter:\n  extraArgs: [\"--collection-interval=1000000h\"]\n",
-			want: []string{"the chart sets --collection-interval from exporter.collectionInterval; set that instead", "extraArgs may set: --runtime-metrics"}},
+			want: []string{"the chart sets --collection-interval from exporter.collectionInterval; set that instead", "extraArgs may set: --runtime-metrics, --utilization-reading"}},
 		{name: "exporter positional argument", values: "exporter:\n  extraArgs: [runtime-metrics]\n",
 			want: []string{"/extraArgs/0", "a_flag_like___runtime_metrics_or___flag_eq_value"}},
 		{name: "exporter positional argument caught without the schema", skipSchema: true, values: "exporter:\n  extraArgs: [\"--log-level\", debug]\n",

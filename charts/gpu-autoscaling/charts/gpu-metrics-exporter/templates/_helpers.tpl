@@ -253,6 +253,7 @@ binary's own flag set, so a flag added to the exporter must be added here.
   "simulation-file" "exporter.simulation.file"
   "simulation-gpus" "exporter.simulation.gpuCount"
   "simulation-model" "exporter.simulation.model"
+  "utilization-reading" ""
   "web.config.file" "exporter.web.tls and exporter.web.basicAuth"
   "web.listen-address" "exporter.port"
   "web.max-connections" "exporter.web.maxConnections"
