@@ -20,7 +20,9 @@ func (c *fakeClock) now() time.Time { return c.t }
 // or 100 at every collection — the reading dcgm-exporter-style exporters give
 // the HPA — while the steady one stays 50.
 func TestBurstyLoadAveragedVersusInstantaneous(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	// A fixed start: the bursts' offsets are a function of the instant, so
+	// the test replays the same trace every run.
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	src := &fileSource{data: "gpus: [{index: 0, utilizationPercent: 50, burstPeriodSeconds: 2}, {index: 1, utilizationPercent: 50}]"}
 	newSim := func() *Simulator {
 		sim, err := New(Options{Model: "dgxa100", NodeName: "node-a", File: "sim.yaml", ReadFile: src.read, Now: clock.now})
@@ -116,6 +118,26 @@ func TestBurstPhasesAndDutyCycle(t *testing.T) {
 	}
 	if got := (State{UtilizationPercent: 25}).utilizationAt(3, 12345); got != 25 {
 		t.Errorf("steady load at an instant = %d, want 25", got)
+	}
+}
+
+// Readings at a fixed interval that is a multiple of the burst period (every
+// 5 s, bursts of 2.5 s) do not alias: a fixed phase would read the same value
+// at every collection; each period's own offset makes the GPU busy at a given
+// phase with a probability equal to the duty cycle.
+func TestBurstsDoNotAliasWithTheReadingInterval(t *testing.T) {
+	st := State{UtilizationPercent: 30, BurstPeriod: 2500 * time.Millisecond}
+	start := uint64(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro())
+	const readings = 2000
+	busy := 0
+	for n := range uint64(readings) {
+		if st.utilizationAt(0, start+n*5_000_000) == 100 {
+			busy++
+		}
+	}
+	// 2000 draws at p = 0.3: 600 ± 20.5 (one standard deviation).
+	if busy < 500 || busy > 700 {
+		t.Errorf("busy at %d of %d readings 5 s apart, want about 30 %% (600)", busy, readings)
 	}
 }
 

@@ -7,7 +7,7 @@ package simulated
 import (
 	"fmt"
 	"io"
-	"math"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -284,16 +284,22 @@ func sampleTimes(last, now uint64) []uint64 {
 
 // utilizationAt is the device's utilization at ts (µs): the steady value, or
 // for a bursty load 100 while ts falls in the busy part of its period and 0
-// otherwise. Device i's bursts start at its own phase (spread by the golden
-// ratio), as independent pods' bursts are not in step.
+// otherwise. Each period's busy window starts at its own pseudo-random offset
+// (a function of the device and the period's number, so a trace replays the
+// same): bursts of independent pods are not in step, and readings taken at a
+// fixed rate — every collection interval — find the GPU busy with a
+// probability equal to the duty cycle instead of aliasing with the period (a
+// fixed phase read every 5 s with a 2.5 s period would read the same value
+// forever). The window may wrap past the period's end; each period is still
+// busy for exactly utilizationPercent of it.
 func (st State) utilizationAt(i int, ts uint64) uint32 {
 	if st.BurstPeriod <= 0 {
 		return st.UtilizationPercent
 	}
 	period := uint64(st.BurstPeriod / time.Microsecond)
-	phase := uint64(float64(period) * math.Mod(float64(i)*0.6180339887, 1))
+	start := rand.NewPCG(uint64(i), ts/period).Uint64() % period
 	busy := period * uint64(st.UtilizationPercent) / 100
-	if (ts+phase)%period < busy {
+	if (ts%period+period-start)%period < busy {
 		return 100
 	}
 	return 0
