@@ -101,6 +101,14 @@ bench: ## exporter benchmarks: /metrics latency (p50/p99, allocs) vs fork+exec, 
 	$(GO) test -run '^$$' -bench 'MetricsEndpoint|ScrapeVsForkExec|ForkExecTrue' -benchmem -benchtime 2000x ./exporter/cmd/gpu-metrics-exporter/
 	$(GO) test -run '^$$' -bench ExporterRSS -benchtime 1000x ./exporter/cmd/gpu-metrics-exporter/
 
+.PHONY: bench-flap
+bench-flap: tools cluster-tools images ## anti-flap benchmark on the sandbox (about 7 min): a bursty GPU load read averaged vs instantaneously, replica changes and provisioning
+	$(call say,anti-flap benchmark: bursty load, averaged vs instantaneous readings)
+	@mkdir -p out
+	GPU_AUTOSCALING_BENCH_FLAP=1 GPU_AUTOSCALING_REQUIRE_PREREQUISITES=1 $(GO) test -count=1 -timeout 20m -run '^TestBurstyLoadFlap$$' -v ./tests/e2e/ 2>&1 \
+		| tee out/bench-flap.log | grep -E 'figure:|^(--- |ok|FAIL|PASS)|_test.go:'
+	@echo "full log: out/bench-flap.log"
+
 .PHONY: lint
 lint: tools $(BIN)/actionlint $(BIN)/ct ## gofmt, go vet, actionlint, ct lint, helm lint --strict and helm template (the gate for cross-field rules) for every values file
 	$(call say,gofmt)

@@ -24,6 +24,7 @@ type simGPU struct {
 	UtilizationPercent float64 `json:"utilizationPercent"`
 	MemoryUsedMB       uint64  `json:"memoryUsedMB"`
 	TemperatureCelsius float64 `json:"temperatureCelsius"`
+	BurstPeriodSeconds float64 `json:"burstPeriodSeconds,omitempty"`
 }
 
 type simNode struct {
@@ -33,7 +34,8 @@ type simNode struct {
 // SimulationFile renders the exporter's simulation file for the pods' GPU
 // loads: one section per node, each loaded GPU with its pod's utilization,
 // its share of the pod's GPU memory (capped at the GPU's size) and a
-// temperature that follows the utilization; GPUs not listed are idle. Every
+// temperature that follows the utilization, and a bursty load's period; GPUs
+// not listed are idle. Every
 // node in nodes gets a section (an empty one keeps the node idle).
 func SimulationFile(nodes []string, gpus map[string][]GPU, loads map[string]loadmodel.PodLoad) ([]byte, error) {
 	doc := struct {
@@ -53,7 +55,8 @@ func SimulationFile(nodes []string, gpus map[string][]GPU, loads map[string]load
 			mem := math.Min(l.GPUMemoryMB/float64(len(held)), g.MemoryTotalMB)
 			n := doc.Nodes[g.Node]
 			n.GPUs = append(n.GPUs, simGPU{Index: g.Index, UtilizationPercent: math.Round(l.GPUUtilization*10) / 10,
-				MemoryUsedMB: uint64(math.Max(0, mem)), TemperatureCelsius: math.Round(35 + 0.45*l.GPUUtilization)})
+				MemoryUsedMB: uint64(math.Max(0, mem)), TemperatureCelsius: math.Round(35 + 0.45*l.GPUUtilization),
+				BurstPeriodSeconds: l.GPUBurstPeriodSeconds})
 			doc.Nodes[g.Node] = n
 		}
 	}

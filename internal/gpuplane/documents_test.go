@@ -3,6 +3,7 @@ package gpuplane
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/medical-kg/gpu-autoscaling/exporter/gpu/simulated"
 	"github.com/medical-kg/gpu-autoscaling/internal/loadmodel"
@@ -18,7 +19,7 @@ func TestSimulationFileMatchesExporterParser(t *testing.T) {
 		"idle":  {{Node: "gpu-node-1", Index: 0, MemoryTotalMB: 40960}},
 	}
 	loads := map[string]loadmodel.PodLoad{
-		"emb-1": {GPUUtilization: 85, GPUMemoryMB: 20000},
+		"emb-1": {GPUUtilization: 85, GPUMemoryMB: 20000, GPUBurstPeriodSeconds: 2.5},
 		"vlm-1": {GPUUtilization: 40, GPUMemoryMB: 100000}, // 50000 per GPU, capped at the A100's 40960
 	}
 	data, err := SimulationFile([]string{"gpu-node-0", "gpu-node-1"}, gpus, loads)
@@ -30,12 +31,12 @@ func TestSimulationFileMatchesExporterParser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the exporter rejects the plane's simulation file: %v\n%s", err, data)
 	}
-	if s := states[2]; s.UtilizationPercent != 85 || s.MemoryUsedMB != 20000 || s.TemperatureCelsius != 73 {
-		t.Errorf("GPU 2: %+v", s)
+	if s := states[2]; s.UtilizationPercent != 85 || s.MemoryUsedMB != 20000 || s.TemperatureCelsius != 73 || s.BurstPeriod != 2500*time.Millisecond {
+		t.Errorf("GPU 2: %+v, want 85 %% in bursts every 2.5 s", s)
 	}
 	for _, i := range []int{5, 6} {
-		if s := states[i]; s.UtilizationPercent != 40 || s.MemoryUsedMB != 40960 {
-			t.Errorf("GPU %d: %+v, want 40 %% and memory capped at 40960 MB", i, s)
+		if s := states[i]; s.UtilizationPercent != 40 || s.MemoryUsedMB != 40960 || s.BurstPeriod != 0 {
+			t.Errorf("GPU %d: %+v, want a steady 40 %% and memory capped at 40960 MB", i, s)
 		}
 	}
 	if s := states[0]; s.UtilizationPercent != 0 || s.MemoryUsedMB != 0 {

@@ -76,12 +76,14 @@ func (p *Plane) notReady(ctx context.Context, release string) ([]string, error) 
 	}
 	var out []string
 	for _, d := range deps.Items {
-		if want := replicas(&d); d.Status.ReadyReplicas < want || d.Status.UpdatedReplicas < want {
+		// An observedGeneration behind the spec's is a status from before the last change (an upgrade's).
+		if want := replicas(&d); d.Status.ObservedGeneration < d.Generation || d.Status.ReadyReplicas < want || d.Status.UpdatedReplicas < want {
 			out = append(out, fmt.Sprintf("Deployment %s %d/%d ready", d.Name, d.Status.ReadyReplicas, want))
 		}
 	}
 	for _, d := range dss.Items {
-		if s := d.Status; s.DesiredNumberScheduled == 0 || s.NumberReady < s.DesiredNumberScheduled || s.UpdatedNumberScheduled < s.DesiredNumberScheduled {
+		if s := d.Status; s.ObservedGeneration < d.Generation || s.DesiredNumberScheduled == 0 || s.NumberReady < s.DesiredNumberScheduled ||
+			s.UpdatedNumberScheduled < s.DesiredNumberScheduled {
 			out = append(out, fmt.Sprintf("DaemonSet %s %d/%d ready (no GPU node matches its selector?)", d.Name, s.NumberReady, s.DesiredNumberScheduled))
 		}
 	}

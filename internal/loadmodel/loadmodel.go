@@ -29,6 +29,12 @@ type Demand struct {
 	// over the running pods, which count and time them
 	// (service_requests_total, service_response_time_seconds).
 	RequestsPerSecond float64 `json:"requestsPerSecond"`
+	// GPUBurstPeriodSeconds, when above zero, makes the GPU work bursty, as
+	// a batching inference server's is: each GPU is fully busy for its share
+	// of every period and idle for the rest, so its mean is the same
+	// utilization while any single instant reads 0 or 100. Zero is a steady
+	// load.
+	GPUBurstPeriodSeconds float64 `json:"gpuBurstPeriodSeconds,omitempty"`
 }
 
 // RequestsPerPod is the traffic one pod's worth of load carries in the
@@ -42,6 +48,8 @@ type PodLoad struct {
 	GPUMemoryMB    float64 // per pod (all its GPUs together)
 	CPUMillicores  float64
 	MemoryMiB      float64
+	// GPUBurstPeriodSeconds is the demand's (0: steady).
+	GPUBurstPeriodSeconds float64
 }
 
 // Split divides a demand evenly across pods. gpuMemoryCapMB bounds each pod's
@@ -60,7 +68,8 @@ func (d Demand) Split(pods []string, gpuMemoryCapMB float64) map[string]PodLoad 
 	}
 	for _, p := range pods {
 		out[p] = PodLoad{GPUUtilization: util, GPUMemoryMB: mem,
-			CPUMillicores: math.Max(0, d.CPUMillicores/n), MemoryMiB: math.Max(0, d.MemoryMiB/n)}
+			CPUMillicores: math.Max(0, d.CPUMillicores/n), MemoryMiB: math.Max(0, d.MemoryMiB/n),
+			GPUBurstPeriodSeconds: math.Max(0, d.GPUBurstPeriodSeconds)}
 	}
 	return out
 }

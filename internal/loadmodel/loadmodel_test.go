@@ -33,6 +33,11 @@ func TestDemandSplit(t *testing.T) {
 			}
 		})
 	}
+	for p, l := range (Demand{GPUUtilization: 100, GPUBurstPeriodSeconds: 2}).Split([]string{"a", "b"}, 0) {
+		if l.GPUBurstPeriodSeconds != 2 || l.GPUUtilization != 50 {
+			t.Errorf("bursty demand, pod %s: %+v, want 50 %% in bursts every 2 s", p, l)
+		}
+	}
 	if got := (Demand{GPUUtilization: 100}).Split(nil, 0); len(got) != 0 {
 		t.Errorf("no pods: got %v, want no loads", got)
 	}
