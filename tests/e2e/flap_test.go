@@ -70,27 +70,27 @@ func (r flapRun) String() string {
 		len(r.readings), r.mean(), r.extreme(), r.history)
 }
 
-// TestBurstyLoadFlap is the anti-flap benchmark (`make bench-flap`, about 7
+// TestBurstyLoadFlap is the anti-flap benchmark (`make bench-flap`, about 13
 // minutes, not part of `make test`): the same bursty load read two ways by
 // the exporter — NVML's sample buffer averaged over the collection interval
 // (the default) and one instantaneous reading per collection, as
-// dcgm-exporter-style exporters give the HPA — with embedding-service's
-// scale-up stabilization window at 0, so only the readings decide. Averaged
-// readings must make the HPA change its mind less often, at equal or better
-// provisioning.
+// dcgm-exporter-style exporters give the HPA — first with the sandbox's
+// compressed behavior, then with embedding-service's scale-up stabilization
+// window at 0, so only the readings decide. Averaged readings must make the
+// HPA change its mind less often, at equal or better provisioning.
 func TestBurstyLoadFlap(t *testing.T) {
 	if os.Getenv(benchFlapEnv) == "" {
-		t.Skipf("the anti-flap benchmark runs with %s=1 (make bench-flap, about 7 minutes)", benchFlapEnv)
+		t.Skipf("the anti-flap benchmark runs with %s=1 (make bench-flap, about 13 minutes)", benchFlapEnv)
 	}
 	s := need(t)
 	cs := adminClient(t)
 	ctx := t.Context()
-	h, err := getHPA(ctx, cs, svcEmbedding)
+	h0, err := getHPA(ctx, cs, svcEmbedding)
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := podsTarget(t, h, flapMetric)
-	want := loadmodel.DesiredReplicas(flapWorth*target, target, int(*h.Spec.MinReplicas), int(h.Spec.MaxReplicas))
+	target := podsTarget(t, h0, flapMetric)
+	want := loadmodel.DesiredReplicas(flapWorth*target, target, int(*h0.Spec.MinReplicas), int(h0.Spec.MaxReplicas))
 	chart := s.plane.Options()
 	defer func() {
 		s.plane.SetDemand(svcEmbedding, loadmodel.Demand{})
@@ -99,56 +99,73 @@ func TestBurstyLoadFlap(t *testing.T) {
 			t.Errorf("helm upgrade back to the installed values: %v", err)
 		}
 	}()
-	var runs []flapRun
-	for _, mode := range []string{"averaged", "instantaneous"} {
-		opts := s.plane.HelmOptions(nil)
-		opts.SetValues["services.embedding-service.behavior.scaleUp.stabilizationWindowSeconds"] = "0"
-		if mode == "instantaneous" {
-			opts.SetJSONValues = map[string]string{"exporter.extraArgs": `["--utilization-reading=instantaneous"]`}
+	// Each pair of windows compares the two reading modes under one
+	// scale-up stabilization window: the sandbox's (values/sandbox.yaml),
+	// then none, so the readings alone decide.
+	for _, window := range []string{"", "0"} {
+		var runs []flapRun
+		for _, mode := range []string{"averaged", "instantaneous"} {
+			opts := s.plane.HelmOptions(nil)
+			if window != "" {
+				opts.SetValues["services.embedding-service.behavior.scaleUp.stabilizationWindowSeconds"] = window
+			}
+			if mode == "instantaneous" {
+				opts.SetJSONValues = map[string]string{"exporter.extraArgs": `["--utilization-reading=instantaneous"]`}
+			}
+			if err := helm.UpgradeContextE(t, ctx, opts, chart.ChartDir, chart.Release); err != nil {
+				t.Fatalf("helm upgrade (%s readings): %v", mode, err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+			err := s.plane.WaitReady(wctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("%s readings: %v", mode, err)
+			}
+			h, err := getHPA(ctx, cs, svcEmbedding)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.plane.SetDemand(svcEmbedding, loadmodel.Demand{GPUUtilization: flapWorth * target,
+				RequestsPerSecond: flapWorth * loadmodel.RequestsPerPod, GPUBurstPeriodSeconds: flapBurstPeriod})
+			if mode == "averaged" {
+				// Averaged readings of a 2.5 pods' load settle at its count.
+				waitReplicas(t, cs, svcEmbedding, want, 3*time.Minute)
+			} else {
+				time.Sleep(flapWarmUp)
+			}
+			r := observeFlap(t, cs, want)
+			r.mode = fmt.Sprintf("%s readings, scale-up stabilization window %s", mode, scaleUpWindow(h))
+			t.Logf("figure: bursty load (%.1f pods' worth of %s, %.0f s bursts, want %d replicas), %s", flapWorth, flapMetric, flapBurstPeriod, want, r)
+			runs = append(runs, r)
 		}
-		if err := helm.UpgradeContextE(t, ctx, opts, chart.ChartDir, chart.Release); err != nil {
-			t.Fatalf("helm upgrade (%s readings): %v", mode, err)
-		}
-		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		err := s.plane.WaitReady(wctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("%s readings: %v", mode, err)
-		}
-		s.plane.SetDemand(svcEmbedding, loadmodel.Demand{GPUUtilization: flapWorth * target,
-			RequestsPerSecond: flapWorth * loadmodel.RequestsPerPod, GPUBurstPeriodSeconds: flapBurstPeriod})
-		if mode == "averaged" {
-			// Averaged readings of a 2.5 pods' load settle at its count.
-			waitReplicas(t, cs, svcEmbedding, want, 3*time.Minute)
-		} else {
-			time.Sleep(flapWarmUp)
-		}
-		r := observeFlap(t, cs, want)
-		r.mode = mode
-		t.Logf("figure: bursty load (%.1f pods' worth of %s, %.0f s bursts, want %d replicas), %s", flapWorth, flapMetric, flapBurstPeriod, want, r)
-		runs = append(runs, r)
+		compareFlap(t, runs[0], runs[1])
 	}
-	avg, inst := runs[0], runs[1]
+}
+
+// compareFlap asserts what averaging must do against instantaneous readings
+// of the same load under the same behavior.
+func compareFlap(t *testing.T, avg, inst flapRun) {
+	t.Helper()
 	if len(inst.readings) == 0 || len(avg.readings) == 0 {
 		t.Fatalf("no per-pod readings served: averaged %d, instantaneous %d", len(avg.readings), len(inst.readings))
 	}
 	// The modes did what they claim: one reading at an instant of a bursty
 	// GPU is 0 or 100; the average of its samples mostly is not.
 	if 10*inst.extreme() < 8*len(inst.readings) {
-		t.Errorf("instantaneous readings: %d of %d at 0 or 100, want at least 80 %%", inst.extreme(), len(inst.readings))
+		t.Errorf("%s: %d of %d readings at 0 or 100, want at least 80 %%", inst.mode, inst.extreme(), len(inst.readings))
 	}
 	if 10*avg.extreme() > 2*len(avg.readings) {
-		t.Errorf("averaged readings: %d of %d at 0 or 100, want at most 20 %%", avg.extreme(), len(avg.readings))
+		t.Errorf("%s: %d of %d readings at 0 or 100, want at most 20 %%", avg.mode, avg.extreme(), len(avg.readings))
 	}
 	if avg.asked >= inst.asked {
-		t.Errorf("averaged readings asked for a new count %d times, instantaneous %d: averaging must ask less often", avg.asked, inst.asked)
+		t.Errorf("%s asked for a new count %d times, %s %d: averaging must ask less often", avg.mode, avg.asked, inst.mode, inst.asked)
 	}
 	if avg.changes > inst.changes {
-		t.Errorf("averaged readings changed replicas %d times, instantaneous %d", avg.changes, inst.changes)
+		t.Errorf("%s changed replicas %d times, %s %d", avg.mode, avg.changes, inst.mode, inst.changes)
 	}
 	if avg.over+avg.under > inst.over+inst.under {
-		t.Errorf("averaged readings mis-provisioned %s, instantaneous %s: averaging must not provision worse",
-			(avg.over + avg.under).Round(time.Second), (inst.over + inst.under).Round(time.Second))
+		t.Errorf("%s mis-provisioned %s, %s %s: averaging must not provision worse", avg.mode,
+			(avg.over + avg.under).Round(time.Second), inst.mode, (inst.over + inst.under).Round(time.Second))
 	}
 }
 

@@ -354,6 +354,15 @@ func podMetricValues(t *testing.T, c custommetrics.CustomMetricsClient, service,
 	return out, nil
 }
 
+// scaleUpWindow is the HPA's scale-up stabilization window (0 when its
+// behavior sets none: the controller's default for scale-up).
+func scaleUpWindow(h *autoscalingv2.HorizontalPodAutoscaler) time.Duration {
+	if b := h.Spec.Behavior; b != nil && b.ScaleUp != nil && b.ScaleUp.StabilizationWindowSeconds != nil {
+		return time.Duration(*b.ScaleUp.StabilizationWindowSeconds) * time.Second
+	}
+	return 0
+}
+
 // podsTarget returns an HPA's AverageValue target for a Pods metric; the
 // test fails when the HPA has none.
 func podsTarget(t *testing.T, hpa *autoscalingv2.HorizontalPodAutoscaler, metric string) float64 {

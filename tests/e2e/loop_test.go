@@ -117,9 +117,8 @@ func testClosedLoopUp(t *testing.T) {
 			rt := tracker(cs, st.service)
 			if reached {
 				window := time.Duration(0)
-				if h, err := getHPA(ctx, cs, st.service); err == nil && h.Spec.Behavior != nil && h.Spec.Behavior.ScaleUp != nil &&
-					h.Spec.Behavior.ScaleUp.StabilizationWindowSeconds != nil {
-					window = time.Duration(*h.Spec.Behavior.ScaleUp.StabilizationWindowSeconds) * time.Second
+				if h, err := getHPA(ctx, cs, st.service); err == nil {
+					window = scaleUpWindow(h)
 				}
 				path, total := rt.metricLatency(), rt.latency()
 				t.Logf("figure: %s scaled to %d in %s; load step → the HPA's metrics ask for more pods %s (metric path; goal ≤ exporter %s + scrape %s + HPA sync %s = %s) → desiredReplicas change %s (the behavior's scale-up stabilization window %s added %s); history %s",
