@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -135,19 +136,54 @@ func (c *Collector) count(source, reason string) {
 }
 
 // attribute pairs each reading with the containers its GPU, or one of its MIG
-// devices, is allocated to.
+// devices, is allocated to. The holders of MIG devices each report their own
+// instances' memory (used and total), not the whole GPU's.
 func attribute(readings []gpu.Reading, owners map[string][]podresources.Owner) []device {
 	devices := make([]device, len(readings))
 	for i, r := range readings {
 		d := device{reading: r, index: strconv.Itoa(r.Index)}
 		d.owners = append(d.owners, owners[r.UUID]...)
-		for _, mig := range r.MIGDeviceUUIDs {
-			d.owners = append(d.owners, owners[mig]...)
+		for _, mig := range r.MIGDevices {
+			d.owners = append(d.owners, owners[mig.UUID]...)
 		}
 		d.owners = dedupOwners(d.owners)
+		d.migMemory = migMemory(d.owners, r, owners)
 		devices[i] = d
 	}
 	return devices
+}
+
+// migMemory is each owner's memory on a MIG-enabled GPU — the sum over the
+// MIG devices it holds, in the order of owners — or nil when no owner holds
+// a MIG device (the GPU is allocated whole) or NVML could not read the
+// memory of one an owner holds (the owners then report the whole GPU's, as
+// without MIG; the reader counted the error).
+func migMemory(devOwners []podresources.Owner, r gpu.Reading, owners map[string][]podresources.Owner) []memory {
+	if len(r.MIGDevices) == 0 {
+		return nil
+	}
+	out := make([]memory, len(devOwners))
+	held := false
+	for _, mig := range r.MIGDevices {
+		for _, o := range owners[mig.UUID] {
+			if !mig.HasMemory {
+				return nil
+			}
+			j := slices.Index(devOwners, o)
+			out[j].used += mig.MemoryUsedBytes
+			out[j].total += mig.MemoryTotalBytes
+			held = true
+		}
+	}
+	for _, o := range owners[r.UUID] {
+		if j := slices.Index(devOwners, o); j >= 0 && out[j].total == 0 {
+			out[j] = memory{used: r.MemoryUsedBytes, total: r.MemoryTotalBytes} // the GPU itself, whole
+		}
+	}
+	if !held {
+		return nil
+	}
+	return out
 }
 
 // splitShared gives each owner of a GPU several pods hold its own
@@ -159,7 +195,7 @@ func (c *Collector) splitShared(s *snapshot) {
 	}
 	for i := range s.devices {
 		d := &s.devices[i]
-		if !shared(d.owners) {
+		if !shared(d.owners) || d.migMemory != nil { // MIG partitions the GPU: each holder has its own instance
 			continue
 		}
 		if !d.reading.HasProcesses {

@@ -74,7 +74,13 @@ type device struct {
 	// shares, when set, is each owner's own use of a shared GPU (same order
 	// as owners); nil: every owner reports the whole GPU.
 	shares []gpushare.Share
+	// migMemory, when set, is each owner's memory on a MIG-enabled GPU (its
+	// MIG devices'; same order as owners).
+	migMemory []memory
 }
+
+// memory is GPU memory in bytes.
+type memory struct{ used, total uint64 }
 
 type snapshot struct {
 	done           bool

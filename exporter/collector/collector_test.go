@@ -69,11 +69,19 @@ type stack struct {
 // → collector, with a fake kubelet on a unix socket and a fake procfs.
 func newStack(t *testing.T, file string, timeout time.Duration) *stack {
 	t.Helper()
+	return newStackOf(t, file, timeout, simulated.Options{Model: "dgxa100"})
+}
+
+// newStackOf is newStack with the simulated node's options (NodeName and
+// File are the stack's).
+func newStackOf(t *testing.T, file string, timeout time.Duration, opts simulated.Options) *stack {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "sim.yaml")
 	if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sim, err := simulated.New(simulated.Options{Model: "dgxa100", NodeName: "node-a", File: path})
+	opts.NodeName, opts.File = "node-a", path
+	sim, err := simulated.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

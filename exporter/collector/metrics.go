@@ -121,15 +121,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			owners = unallocated
 		}
 		for j, o := range owners {
-			util, memUsed := r.UtilizationPercent, r.MemoryUsedBytes
+			util, memUsed, memTotal := r.UtilizationPercent, r.MemoryUsedBytes, r.MemoryTotalBytes
 			if dev.shares != nil {
 				util, memUsed = dev.shares[j].UtilizationPercent, dev.shares[j].MemoryUsedBytes
+			}
+			if dev.migMemory != nil {
+				memUsed, memTotal = dev.migMemory[j].used, dev.migMemory[j].total
 			}
 			if r.HasUtilization {
 				ch <- prometheus.MustNewConstMetric(d.util, gauge, util, dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
 			}
 			ch <- prometheus.MustNewConstMetric(d.memUsed, gauge, float64(memUsed)/(1<<20), dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
-			ch <- prometheus.MustNewConstMetric(d.memTotal, gauge, float64(r.MemoryTotalBytes)/(1<<20), dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
+			ch <- prometheus.MustNewConstMetric(d.memTotal, gauge, float64(memTotal)/(1<<20), dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
 			ch <- prometheus.MustNewConstMetric(d.temp, gauge, r.TemperatureCelsius, dev.index, r.UUID, r.Model, node, o.Namespace, o.Pod, o.Container)
 		}
 	}

@@ -30,9 +30,10 @@ type Reading struct {
 	MemoryUsedBytes    uint64
 	MemoryTotalBytes   uint64
 	TemperatureCelsius float64
-	// MIGDeviceUUIDs lists the UUIDs of the MIG devices carved out of this
-	// GPU, so pod-resources allocations of MIG devices map to their parent.
-	MIGDeviceUUIDs []string
+	// MIGDevices lists the MIG devices carved out of this GPU, so
+	// pod-resources allocations of MIG devices map to their parent and each
+	// holder reports its own instance's memory.
+	MIGDevices []MIGDevice
 	// Processes is the per-process use of the GPU since the previous
 	// collection, read only when the Reader has per-process reading on
 	// (WithProcesses) and the GPU is not MIG-enabled; ProcessesErr says why
@@ -40,6 +41,16 @@ type Reading struct {
 	Processes    []Process
 	HasProcesses bool
 	ProcessesErr string
+}
+
+// MIGDevice is one MIG device (GPU instance + compute instance) of a GPU.
+// HasMemory is false when NVML could not read its memory (a partial error
+// of the parent says why).
+type MIGDevice struct {
+	UUID             string
+	MemoryUsedBytes  uint64
+	MemoryTotalBytes uint64
+	HasMemory        bool
 }
 
 // DeviceError records why one device's series were dropped (or, for
@@ -228,7 +239,13 @@ func (r *Reader) readDevice(index int) (*Reading, []DeviceError) {
 	var errs []DeviceError
 
 	var migEnabled bool
-	reading.MIGDeviceUUIDs, migEnabled = migDeviceUUIDs(dev)
+	reading.MIGDevices, migEnabled = migDevices(dev)
+	for _, m := range reading.MIGDevices {
+		if !m.HasMemory {
+			errs = append(errs, DeviceError{Index: index, UUID: uuid, Reason: "mig_memory", Partial: true,
+				Err: fmt.Errorf("get memory info of MIG device %s: its holder reports the whole GPU's memory", m.UUID)})
+		}
+	}
 
 	util, samples, ret := r.utilization(dev, uuid)
 	switch {
@@ -387,9 +404,10 @@ func memoryInfo(dev nvml.Device) (used, total uint64, ret nvml.Return) {
 	return m1.Used, m1.Total, ret
 }
 
-// migDeviceUUIDs lists the MIG devices of a MIG-enabled GPU; it returns nil
-// when MIG is disabled or unsupported, and whether MIG is enabled.
-func migDeviceUUIDs(dev nvml.Device) ([]string, bool) {
+// migDevices lists the MIG devices of a MIG-enabled GPU with their memory;
+// it returns nil when MIG is disabled or unsupported, and whether MIG is
+// enabled.
+func migDevices(dev nvml.Device) ([]MIGDevice, bool) {
 	current, _, ret := dev.GetMigMode()
 	if ret != nvml.SUCCESS || current != nvml.DEVICE_MIG_ENABLE {
 		return nil, false
@@ -398,17 +416,23 @@ func migDeviceUUIDs(dev nvml.Device) ([]string, bool) {
 	if ret != nvml.SUCCESS {
 		return nil, true
 	}
-	var uuids []string
+	var out []MIGDevice
 	for i := 0; i < maxCount; i++ {
 		mig, ret := dev.GetMigDeviceHandleByIndex(i)
 		if ret != nvml.SUCCESS {
 			continue
 		}
-		if uuid, ret := mig.GetUUID(); ret == nvml.SUCCESS {
-			uuids = append(uuids, uuid)
+		uuid, ret := mig.GetUUID()
+		if ret != nvml.SUCCESS {
+			continue
 		}
+		m := MIGDevice{UUID: uuid}
+		if used, total, ret := memoryInfo(mig); ret == nvml.SUCCESS {
+			m.MemoryUsedBytes, m.MemoryTotalBytes, m.HasMemory = used, total, true
+		}
+		out = append(out, m)
 	}
-	return uuids, true
+	return out, true
 }
 
 // IsLibraryMissing reports whether err says libnvidia-ml could not be loaded.

@@ -3,6 +3,8 @@ package gpu
 import (
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,11 +27,13 @@ type fakeDevice struct {
 	temp        uint32
 	migMode     int
 	migUUIDs    []string
-	lastSeenArg []uint64
+	// migMemoryFails is the MIG device whose memory NVML cannot read (-1: none).
+	migMemoryFails int
+	lastSeenArg    []uint64
 }
 
 func newFakeDevice(uuid string) *fakeDevice {
-	f := &fakeDevice{Device: &mock.Device{}, uuid: uuid, samplesRet: nvml.ERROR_NOT_SUPPORTED, total: 40 << 30, temp: 40}
+	f := &fakeDevice{Device: &mock.Device{}, uuid: uuid, samplesRet: nvml.ERROR_NOT_SUPPORTED, total: 40 << 30, temp: 40, migMemoryFails: -1}
 	f.GetUUIDFunc = func() (string, nvml.Return) { return f.uuid, nvml.SUCCESS }
 	f.GetNameFunc = func() (string, nvml.Return) { return "Fake GPU", nvml.SUCCESS }
 	f.GetSamplesFunc = func(t nvml.SamplingType, lastSeen uint64) (nvml.ValueType, []nvml.Sample, nvml.Return) {
@@ -56,7 +60,14 @@ func newFakeDevice(uuid string) *fakeDevice {
 			return nil, nvml.ERROR_NOT_FOUND
 		}
 		u := f.migUUIDs[i]
-		return &mock.Device{GetUUIDFunc: func() (string, nvml.Return) { return u, nvml.SUCCESS }}, nvml.SUCCESS
+		mig := &mock.Device{GetUUIDFunc: func() (string, nvml.Return) { return u, nvml.SUCCESS }}
+		mig.GetMemoryInfo_v2Func = func() (nvml.Memory_v2, nvml.Return) {
+			if i == f.migMemoryFails {
+				return nvml.Memory_v2{}, nvml.ERROR_UNKNOWN
+			}
+			return nvml.Memory_v2{Used: uint64(i+1) << 20, Total: 5 << 30}, nvml.SUCCESS
+		}
+		return mig, nvml.SUCCESS
 	}
 	return f
 }
@@ -266,12 +277,27 @@ func TestMIGDevicesAndUnsupportedUtilization(t *testing.T) {
 	if got.HasUtilization {
 		t.Fatal("utilization reported although NVML does not support it with MIG")
 	}
-	if len(got.MIGDeviceUUIDs) != 2 || got.MIGDeviceUUIDs[0] != "MIG-1111" || got.MIGDeviceUUIDs[1] != "MIG-2222" {
-		t.Fatalf("MIG devices = %v", got.MIGDeviceUUIDs)
+	want := []MIGDevice{{UUID: "MIG-1111", MemoryUsedBytes: 1 << 20, MemoryTotalBytes: 5 << 30, HasMemory: true},
+		{UUID: "MIG-2222", MemoryUsedBytes: 2 << 20, MemoryTotalBytes: 5 << 30, HasMemory: true}}
+	if !slices.Equal(got.MIGDevices, want) {
+		t.Fatalf("MIG devices = %+v, want %+v (each with its own memory)", got.MIGDevices, want)
 	}
 	if len(res.Errors) != 1 || !res.Errors[0].Partial || res.Errors[0].Reason != "not_supported" {
 		t.Fatalf("errors = %+v, want one partial not_supported", res.Errors)
 	}
+
+	// A MIG device whose memory NVML cannot read stays (its UUID still maps
+	// allocations to the GPU), without memory, and says so.
+	dev.migMemoryFails = 1
+	res, _ = NewReader(newFakeLib(dev), time.Minute).Collect()
+	if len(res.Devices) != 1 || len(res.Devices[0].MIGDevices) != 2 || res.Devices[0].MIGDevices[1].HasMemory || !res.Devices[0].MIGDevices[0].HasMemory {
+		t.Fatalf("MIG memory failure: %+v", res.Devices)
+	}
+	i := slices.IndexFunc(res.Errors, func(e DeviceError) bool { return e.Reason == "mig_memory" })
+	if len(res.Errors) != 2 || i < 0 || !res.Errors[i].Partial || !strings.Contains(res.Errors[i].Error(), "MIG-2222") {
+		t.Fatalf("errors = %+v, want a partial mig_memory error naming MIG-2222 beside not_supported", res.Errors)
+	}
+	dev.migMemoryFails = -1
 
 	// Without MIG, unsupported utilization drops the device.
 	dev.migMode = nvml.DEVICE_MIG_DISABLE

@@ -34,7 +34,7 @@ func TestRealNVML(t *testing.T) {
 	}
 	for _, d := range second.Devices {
 		t.Logf("gpu %d %s %s: util %.1f%% from %d samples, mem %d/%d MiB, %v°C, MIG devices %v",
-			d.Index, d.UUID, d.Model, d.UtilizationPercent, d.UtilizationSamples, d.MemoryUsedBytes>>20, d.MemoryTotalBytes>>20, d.TemperatureCelsius, d.MIGDeviceUUIDs)
+			d.Index, d.UUID, d.Model, d.UtilizationPercent, d.UtilizationSamples, d.MemoryUsedBytes>>20, d.MemoryTotalBytes>>20, d.TemperatureCelsius, d.MIGDevices)
 		if d.HasUtilization && (d.UtilizationPercent < 0 || d.UtilizationPercent > 100) {
 			t.Errorf("gpu %d utilization %v out of range", d.Index, d.UtilizationPercent)
 		}

@@ -31,6 +31,7 @@ type config struct {
 	SimulationFile      string
 	SimulationModel     string
 	SimulationGPUs      int
+	SimulationMIG       int
 	NodeName            string
 	CollectionInterval  time.Duration
 	PodResourcesSocket  string
@@ -46,23 +47,24 @@ type config struct {
 // --listen-address is the older name of --web.listen-address; both names
 // and both variables set the same value.
 var envFor = map[string]string{
-	"web.listen-address":    "EXPORTER_WEB_LISTEN_ADDRESS",
-	"listen-address":        "EXPORTER_LISTEN_ADDRESS",
-	"web.config.file":       "EXPORTER_WEB_CONFIG_FILE",
-	"web.max-connections":   "EXPORTER_WEB_MAX_CONNECTIONS",
-	"backend":               "EXPORTER_BACKEND",
-	"simulation-file":       "EXPORTER_SIMULATION_FILE",
-	"simulation-model":      "EXPORTER_SIMULATION_MODEL",
-	"simulation-gpus":       "EXPORTER_SIMULATION_GPUS",
-	"node-name":             "NODE_NAME",
-	"collection-interval":   "EXPORTER_COLLECTION_INTERVAL",
-	"pod-resources-socket":  "EXPORTER_POD_RESOURCES_SOCKET",
-	"pod-resources-timeout": "EXPORTER_POD_RESOURCES_TIMEOUT",
-	"proc-path":             "EXPORTER_PROC_PATH",
-	"log-level":             "EXPORTER_LOG_LEVEL",
-	"runtime-metrics":       "EXPORTER_RUNTIME_METRICS",
-	"process-attribution":   "EXPORTER_PROCESS_ATTRIBUTION",
-	"utilization-reading":   "EXPORTER_UTILIZATION_READING",
+	"web.listen-address":     "EXPORTER_WEB_LISTEN_ADDRESS",
+	"listen-address":         "EXPORTER_LISTEN_ADDRESS",
+	"web.config.file":        "EXPORTER_WEB_CONFIG_FILE",
+	"web.max-connections":    "EXPORTER_WEB_MAX_CONNECTIONS",
+	"backend":                "EXPORTER_BACKEND",
+	"simulation-file":        "EXPORTER_SIMULATION_FILE",
+	"simulation-model":       "EXPORTER_SIMULATION_MODEL",
+	"simulation-gpus":        "EXPORTER_SIMULATION_GPUS",
+	"simulation-mig-devices": "EXPORTER_SIMULATION_MIG_DEVICES",
+	"node-name":              "NODE_NAME",
+	"collection-interval":    "EXPORTER_COLLECTION_INTERVAL",
+	"pod-resources-socket":   "EXPORTER_POD_RESOURCES_SOCKET",
+	"pod-resources-timeout":  "EXPORTER_POD_RESOURCES_TIMEOUT",
+	"proc-path":              "EXPORTER_PROC_PATH",
+	"log-level":              "EXPORTER_LOG_LEVEL",
+	"runtime-metrics":        "EXPORTER_RUNTIME_METRICS",
+	"process-attribution":    "EXPORTER_PROCESS_ATTRIBUTION",
+	"utilization-reading":    "EXPORTER_UTILIZATION_READING",
 }
 
 // parseConfig parses args (without the program name) with env as the
@@ -85,6 +87,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&c.SimulationFile, "simulation-file", "", "YAML file with per-GPU utilization, memory and temperature, re-read every collection (simulated backend; empty: all GPUs idle)")
 	fs.StringVar(&c.SimulationModel, "simulation-model", "dgxa100", "simulated server model: "+strings.Join(simulated.Models(), ", "))
 	fs.Var(intValue{&c.SimulationGPUs}, "simulation-gpus", fmt.Sprintf("number of simulated GPUs, 1..%d (0: the model's own, 8)", simuuid.MaxDevices))
+	fs.Var(intValue{&c.SimulationMIG}, "simulation-mig-devices", fmt.Sprintf("MIG devices per simulated GPU, 1..%d (1g instances; 0: MIG off); MIG-enabled GPUs report no utilization, as in NVML", simuuid.MaxMIGDevices))
 	fs.StringVar(&c.NodeName, "node-name", "", "node name for the node label (default: the hostname)")
 	c.CollectionInterval = 30 * time.Second
 	fs.Var(durationValue{&c.CollectionInterval}, "collection-interval", "how often GPUs, pod resources and the host are read; utilization is averaged over it")
@@ -160,6 +163,9 @@ func (c *config) validate() []error {
 		}
 		if c.SimulationGPUs < 0 || c.SimulationGPUs > simuuid.MaxDevices {
 			errs = append(errs, fmt.Errorf("--simulation-gpus %d: use 1..%d, or 0 for the model's own count", c.SimulationGPUs, simuuid.MaxDevices))
+		}
+		if c.SimulationMIG < 0 || c.SimulationMIG > simuuid.MaxMIGDevices {
+			errs = append(errs, fmt.Errorf("--simulation-mig-devices %d: use 1..%d MIG devices per GPU, or 0 for MIG off", c.SimulationMIG, simuuid.MaxMIGDevices))
 		}
 	} else if c.SimulationFile != "" {
 		errs = append(errs, fmt.Errorf("--simulation-file is only used with --backend=simulated"))

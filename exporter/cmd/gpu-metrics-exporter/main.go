@@ -190,7 +190,7 @@ func buildCollector(cfg config, getenv func(string) string, log *slog.Logger) (*
 	var reload func() error
 	switch cfg.Backend {
 	case "simulated":
-		sim, err := simulated.New(simulated.Options{Model: cfg.SimulationModel, Devices: cfg.SimulationGPUs, NodeName: cfg.NodeName, File: cfg.SimulationFile})
+		sim, err := simulated.New(simulated.Options{Model: cfg.SimulationModel, Devices: cfg.SimulationGPUs, MIGDevices: cfg.SimulationMIG, NodeName: cfg.NodeName, File: cfg.SimulationFile})
 		if err != nil {
 			return nil, nil, fmt.Errorf("simulated backend: %w (fix --simulation-file / EXPORTER_SIMULATION_FILE)", err)
 		}

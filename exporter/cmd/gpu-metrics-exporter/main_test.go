@@ -91,6 +91,8 @@ func TestParseConfigErrorsSayWhatToFix(t *testing.T) {
 		{[]string{"--pod-resources-timeout=2"}, nil, `--pod-resources-timeout: "2" is not a duration`},
 		{nil, map[string]string{"EXPORTER_POD_RESOURCES_TIMEOUT": "2"}, `EXPORTER_POD_RESOURCES_TIMEOUT="2" (for --pod-resources-timeout): "2" is not a duration: write a number with a unit, like 30s`},
 		{[]string{"--simulation-gpus=many"}, nil, `--simulation-gpus: "many" is not a whole number`},
+		{[]string{"--backend=simulated", "--simulation-mig-devices=8"}, nil, "--simulation-mig-devices 8: use 1..7 MIG devices per GPU, or 0 for MIG off"},
+		{nil, map[string]string{"EXPORTER_BACKEND": "simulated", "EXPORTER_SIMULATION_MIG_DEVICES": "-1"}, "--simulation-mig-devices -1: use 1..7"},
 		{[]string{"--runtime-metrics=maybe"}, nil, `--runtime-metrics: "maybe" is not true or false`},
 		{[]string{"--no-such-flag"}, nil, "flag provided but not defined: --no-such-flag (run with --help for the flags)"},
 		{[]string{"--web.max-connections=0"}, nil, "--web.max-connections 0: use at least 1"},

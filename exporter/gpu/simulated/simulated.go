@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh200"
@@ -63,7 +64,14 @@ type Options struct {
 	// NodeName seeds the devices' default UUIDs, so they are stable across
 	// restarts, and selects the node's section of the simulation file.
 	NodeName string
-	File     string // simulation file; empty means every GPU is idle
+	// MIGDevices, when above zero, enables MIG on every GPU with that many
+	// MIG devices (1..simuuid.MaxMIGDevices), each a 1g instance with an
+	// eighth of the GPU's memory (1g.5gb on an A100 40 GB) and UUID
+	// simuuid.MIGUUID of its GPU's. As NVML does for MIG-enabled GPUs, the
+	// GPUs then report no utilization; the file's memoryUsedMB of a GPU is
+	// spread evenly over its MIG devices (each capped at its size).
+	MIGDevices int
+	File       string // simulation file; empty means every GPU is idle
 	// ReadFile and Now are for tests; nil means reading the file (at most
 	// MaxFileBytes+1 bytes of it) and time.Now.
 	ReadFile func(string) ([]byte, error)
@@ -103,6 +111,9 @@ func New(opts Options) (*Simulator, error) {
 	}
 	if opts.Devices < 1 || opts.Devices > simuuid.MaxDevices {
 		return nil, fmt.Errorf("simulated GPU count %d: want 1..%d", opts.Devices, simuuid.MaxDevices)
+	}
+	if opts.MIGDevices < 0 || opts.MIGDevices > simuuid.MaxMIGDevices {
+		return nil, fmt.Errorf("simulated MIG devices per GPU %d: want 0 (MIG off)..%d", opts.MIGDevices, simuuid.MaxMIGDevices)
 	}
 	n := opts.Devices
 	newServer := func() *server.Server { return build(n) }
@@ -253,8 +264,47 @@ func (s *Simulator) install(srv *server.Server) {
 			return s.state(i).TemperatureCelsius, nvml.SUCCESS
 		}
 		d.UUID = s.defaultUUID[i]
+		if s.opts.MIGDevices > 0 {
+			s.enableMIG(i, d, totalBytes)
+		}
 	}
 	s.Interface = srv
+}
+
+// enableMIG makes device i of the mock server a MIG-enabled GPU with
+// Options.MIGDevices MIG devices; NVML reports no whole-GPU utilization for
+// it.
+func (s *Simulator) enableMIG(i int, d *server.Device, totalBytes uint64) {
+	n := s.opts.MIGDevices
+	migTotal := totalBytes / 8 // a 1g instance: one of the GPU's 8 memory slices
+	d.MigMode = nvml.DEVICE_MIG_ENABLE
+	d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{}, nvml.ERROR_NOT_SUPPORTED }
+	d.GetSamplesFunc = func(nvml.SamplingType, uint64) (nvml.ValueType, []nvml.Sample, nvml.Return) {
+		return 0, nil, nvml.ERROR_NOT_SUPPORTED
+	}
+	// NVML answers the most MIG devices the GPU can hold; the slots not
+	// created are not found.
+	d.GetMaxMigDeviceCountFunc = func() (int, nvml.Return) { return simuuid.MaxMIGDevices, nvml.SUCCESS }
+	d.GetMigDeviceHandleByIndexFunc = func(k int) (nvml.Device, nvml.Return) {
+		if k < 0 || k >= n {
+			return nil, nvml.ERROR_NOT_FOUND
+		}
+		d.RLock()
+		id := simuuid.MIGUUID(d.UUID, k)
+		d.RUnlock()
+		memory := func() (used uint64) { return min(s.state(i).MemoryUsedMB<<20/uint64(n), migTotal) }
+		return &mock.Device{
+			GetUUIDFunc: func() (string, nvml.Return) { return id, nvml.SUCCESS },
+			GetMemoryInfo_v2Func: func() (nvml.Memory_v2, nvml.Return) {
+				used := memory()
+				return nvml.Memory_v2{Version: 2, Total: migTotal, Used: used, Free: migTotal - used}, nvml.SUCCESS
+			},
+			GetMemoryInfoFunc: func() (nvml.Memory, nvml.Return) {
+				used := memory()
+				return nvml.Memory{Total: migTotal, Used: used, Free: migTotal - used}, nvml.SUCCESS
+			},
+		}, nvml.SUCCESS
+	}
 }
 
 // sampleTimes are the sample timestamps (µs) after last up to now: one every

@@ -37,3 +37,13 @@ func Devices(model string) int { return deviceCounts[model] }
 func UUID(node, model string, index int) string {
 	return "GPU-" + uuid.NewSHA1(uuid.NameSpaceOID, []byte(node+"/"+model+"/"+strconv.Itoa(index))).String()
 }
+
+// MaxMIGDevices is the most MIG devices one simulated GPU is split into: the
+// 7 compute slices of an A100, H100 or H200 (seven 1g instances).
+const MaxMIGDevices = 7
+
+// MIGUUID is the stable UUID of MIG device mig of the GPU whose UUID is
+// parent, in the form NVML reports for MIG devices ("MIG-" and a UUID).
+func MIGUUID(parent string, mig int) string {
+	return "MIG-" + uuid.NewSHA1(uuid.NameSpaceOID, []byte(parent+"/mig/"+strconv.Itoa(mig))).String()
+}

@@ -39,3 +39,20 @@ func TestModels(t *testing.T) {
 		}
 	}
 }
+
+func TestMIGUUIDStableDistinctAndPerParent(t *testing.T) {
+	a, b := UUID("node-a", "dgxa100", 0), UUID("node-a", "dgxa100", 1)
+	seen := map[string]bool{}
+	for _, parent := range []string{a, b} {
+		for m := range MaxMIGDevices {
+			u := MIGUUID(parent, m)
+			if u != MIGUUID(parent, m) || len(u) != len("MIG-")+36 || u[:4] != "MIG-" {
+				t.Fatalf("MIGUUID(%s, %d) = %q: want a stable MIG-<uuid>", parent, m, u)
+			}
+			if seen[u] {
+				t.Fatalf("MIGUUID(%s, %d) = %s repeats", parent, m, u)
+			}
+			seen[u] = true
+		}
+	}
+}

@@ -252,6 +252,7 @@ binary's own flag set, so a flag added to the exporter must be added here.
   "runtime-metrics" ""
   "simulation-file" "exporter.simulation.file"
   "simulation-gpus" "exporter.simulation.gpuCount"
+  "simulation-mig-devices" "exporter.simulation.migDevices"
   "simulation-model" "exporter.simulation.model"
   "utilization-reading" ""
   "web.config.file" "exporter.web.tls and exporter.web.basicAuth"
