@@ -56,6 +56,7 @@ func TestE2E(t *testing.T) {
 		{"the alerts the scenario triggers fire", testScenarioAlertsFire},
 		{"adapter crash-looping keeps replicas, loop resumes", testAdapterFault},
 		{"helm upgrade keeps replicas, rollback", testUpgradeRollback},
+		{"upgrade to the next chart version from a chart repository keeps replicas, rollback", testUpgradeAcrossVersions},
 		{"closed loop scales down", testClosedLoopDown},
 		{"exporter container killed is restarted", testExporterFault},
 		{"device plugin pod deleted keeps allocations", testDevicePluginRestart},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gruntwork-io/terratest/modules/helm"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 func testUpgradeRollback(t *testing.T) {
@@ -15,18 +16,7 @@ func testUpgradeRollback(t *testing.T) {
 	ctx := context.Background()
 	opts := env.plane.HelmOptions(nil)
 	chart := env.plane.Options()
-	replicasOf := func() map[string]int32 {
-		out := map[string]int32{}
-		for _, svc := range services {
-			dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, svc, metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[svc] = *dep.Spec.Replicas
-		}
-		return out
-	}
-	before := replicasOf()
+	before := deploymentReplicas(t, cs)
 	opts.SetValues["services.embedding-service.maxReplicas"] = "12"
 	if err := helm.UpgradeContextE(t, ctx, opts, chart.ChartDir, chart.Release); err != nil {
 		t.Fatalf("helm upgrade: %v", err)
@@ -44,7 +34,7 @@ func testUpgradeRollback(t *testing.T) {
 	if err := helm.UpgradeContextE(t, ctx, wopts, chart.WorkloadsChartDir, chart.WorkloadsRelease); err != nil {
 		t.Fatalf("helm upgrade %s: %v", chart.WorkloadsRelease, err)
 	}
-	if after := replicasOf(); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after := deploymentReplicas(t, cs); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("replicas changed by the upgrades: before %v, after %v", before, after)
 	}
 	// The chart reuses its CA and certificate on upgrade: the running adapter
@@ -65,7 +55,21 @@ func testUpgradeRollback(t *testing.T) {
 	if h.Spec.MaxReplicas != 10 {
 		t.Errorf("after rollback maxReplicas = %d, want 10", h.Spec.MaxReplicas)
 	}
-	if after := replicasOf(); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after := deploymentReplicas(t, cs); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("replicas changed by the rollback: before %v, after %v", before, after)
 	}
+}
+
+// deploymentReplicas is every service Deployment's spec.replicas.
+func deploymentReplicas(t *testing.T, cs kubernetes.Interface) map[string]int32 {
+	t.Helper()
+	out := map[string]int32{}
+	for _, svc := range services {
+		dep, err := cs.AppsV1().Deployments(namespace).Get(t.Context(), svc, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[svc] = *dep.Spec.Replicas
+	}
+	return out
 }
