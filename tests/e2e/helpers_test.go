@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +27,7 @@ import (
 	custommetrics "k8s.io/metrics/pkg/client/custom_metrics"
 
 	"github.com/medical-kg/gpu-autoscaling/internal/apiservice"
+	"github.com/medical-kg/gpu-autoscaling/internal/behavior"
 	"github.com/medical-kg/gpu-autoscaling/internal/contract"
 	"github.com/medical-kg/gpu-autoscaling/internal/hpastatus"
 )
@@ -259,43 +259,21 @@ func (rt *replicaTracker) String() string {
 	return strings.TrimSpace(b.String())
 }
 
-// checkRatePolicy verifies that no change in the history exceeds what the
-// behavior allows within period: scale up at most max(2 pods, +100 %), scale
-// down at most -50 % (values/sandbox.yaml). As the controller does, the base
-// is where the period started: the lowest (for scale-up) or highest (for
-// scale-down) count seen in the window before the change, so two steps
-// inside one period count together. The window is 2 s shorter than the
-// period (polling slack), which only makes the check more lenient, never
-// stricter, than the controller's own rule.
-func checkRatePolicy(t *testing.T, rt *replicaTracker, period time.Duration) {
+// checkRatePolicy verifies every change of the history against the HPA's
+// own behavior policies, as the controller applies them
+// (behavior.PolicyViolations, 2 s of polling slack).
+func checkRatePolicy(t *testing.T, cs *kubernetes.Clientset, rt *replicaTracker) {
 	t.Helper()
-	h := rt.history()
-	at := func(ts time.Time) int32 {
-		v := h[0].replicas
-		for _, s := range h {
-			if s.at.After(ts) {
-				break
-			}
-			v = s.replicas
-		}
-		return v
+	h, err := getHPA(t.Context(), cs, rt.service)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, s := range h[1:] {
-		start := s.at.Add(-period + 2*time.Second)
-		low, high := at(start), at(start)
-		for _, p := range h {
-			if p.at.After(start) && p.at.Before(s.at) {
-				low, high = min(low, p.replicas), max(high, p.replicas)
-			}
-		}
-		up := max(2*low, low+2)
-		down := int32(math.Floor(float64(high) / 2))
-		if s.replicas > up {
-			t.Errorf("%s: %d → %d within %s exceeds the scale-up policies (max %d); history %s", rt.service, low, s.replicas, period, up, rt)
-		}
-		if s.replicas < down {
-			t.Errorf("%s: %d → %d within %s exceeds the scale-down policy (min %d); history %s", rt.service, high, s.replicas, period, down, rt)
-		}
+	var points []behavior.Point
+	for _, s := range rt.history() {
+		points = append(points, behavior.Point{At: s.at, Replicas: s.replicas})
+	}
+	for _, v := range behavior.PolicyViolations(points, h.Spec.Behavior, 2*time.Second) {
+		t.Errorf("%s: %s; history %s", rt.service, v, rt)
 	}
 }
 

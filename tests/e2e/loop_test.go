@@ -130,7 +130,7 @@ func testClosedLoopUp(t *testing.T) {
 	}
 	wg.Wait()
 	for _, st := range upSteps {
-		checkRatePolicy(t, tracker(cs, st.service), 15*time.Second)
+		checkRatePolicy(t, cs, tracker(cs, st.service))
 	}
 	logMemory(t, "at the peak")
 	// The memory Resource metric flows too: gpu-management's HPA reports the
@@ -226,6 +226,6 @@ func testClosedLoopDown(t *testing.T) {
 	}
 	wg.Wait()
 	for _, st := range upSteps {
-		checkRatePolicy(t, tracker(cs, st.service), 15*time.Second)
+		checkRatePolicy(t, cs, tracker(cs, st.service))
 	}
 }
