@@ -37,7 +37,7 @@ type Plane struct {
 	main      chart
 	workloads *chart
 	helm      *helm.Options
-	cs        *kubernetes.Clientset
+	cs        kubernetes.Interface
 
 	mu      sync.Mutex
 	demand  map[string]loadmodel.Demand

@@ -76,18 +76,57 @@ func (p *Plane) notReady(ctx context.Context, release string) ([]string, error) 
 	}
 	var out []string
 	for _, d := range deps.Items {
-		// An observedGeneration behind the spec's is a status from before the last change (an upgrade's).
-		if want := replicas(&d); d.Status.ObservedGeneration < d.Generation || d.Status.ReadyReplicas < want || d.Status.UpdatedReplicas < want {
-			out = append(out, fmt.Sprintf("Deployment %s %d/%d ready", d.Name, d.Status.ReadyReplicas, want))
+		if msg, done := deploymentRolledOut(&d); !done {
+			out = append(out, fmt.Sprintf("Deployment %s %d/%d ready: %s", d.Name, d.Status.ReadyReplicas, replicas(&d), msg))
 		}
 	}
 	for _, d := range dss.Items {
-		if s := d.Status; s.ObservedGeneration < d.Generation || s.DesiredNumberScheduled == 0 || s.NumberReady < s.DesiredNumberScheduled ||
-			s.UpdatedNumberScheduled < s.DesiredNumberScheduled {
-			out = append(out, fmt.Sprintf("DaemonSet %s %d/%d ready (no GPU node matches its selector?)", d.Name, s.NumberReady, s.DesiredNumberScheduled))
+		if msg, done := daemonSetRolledOut(&d); !done {
+			out = append(out, fmt.Sprintf("DaemonSet %s %d/%d ready: %s", d.Name, d.Status.NumberReady, d.Status.DesiredNumberScheduled, msg))
 		}
 	}
 	return out, nil
+}
+
+// deploymentRolledOut applies kubectl rollout status's rules: the spec's
+// generation observed, every replica updated, no old one left (an
+// upgrade's surge pod beside the old one is not done), every updated one
+// available.
+func deploymentRolledOut(d *appsv1.Deployment) (string, bool) {
+	s := d.Status
+	switch {
+	case s.ObservedGeneration < d.Generation:
+		return "spec update not observed yet", false
+	case s.UpdatedReplicas < replicas(d):
+		return fmt.Sprintf("%d of %d new replicas updated", s.UpdatedReplicas, replicas(d)), false
+	case s.Replicas > s.UpdatedReplicas:
+		return fmt.Sprintf("%d old replicas pending termination", s.Replicas-s.UpdatedReplicas), false
+	case s.AvailableReplicas < s.UpdatedReplicas:
+		return fmt.Sprintf("%d of %d updated replicas available", s.AvailableReplicas, s.UpdatedReplicas), false
+	}
+	return "", true
+}
+
+// daemonSetRolledOut is the same for a DaemonSet, which must also have
+// pods at all (none: no GPU node matches its selector). An OnDelete
+// DaemonSet has no rollout to follow: its pods only need to be Ready.
+func daemonSetRolledOut(d *appsv1.DaemonSet) (string, bool) {
+	s := d.Status
+	switch {
+	case s.ObservedGeneration < d.Generation:
+		return "spec update not observed yet", false
+	case s.DesiredNumberScheduled == 0:
+		return "no pod (no GPU node matches its selector?)", false
+	case d.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType:
+		if s.NumberReady < s.DesiredNumberScheduled {
+			return "pods not Ready", false
+		}
+	case s.UpdatedNumberScheduled < s.DesiredNumberScheduled:
+		return fmt.Sprintf("%d of %d new pods updated", s.UpdatedNumberScheduled, s.DesiredNumberScheduled), false
+	case s.NumberAvailable < s.DesiredNumberScheduled:
+		return fmt.Sprintf("%d of %d updated pods available", s.NumberAvailable, s.DesiredNumberScheduled), false
+	}
+	return "", true
 }
 
 func replicas(d *appsv1.Deployment) int32 {

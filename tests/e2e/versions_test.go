@@ -57,7 +57,12 @@ func testUpgradeAcrossVersions(t *testing.T) {
 	if adapter == nil {
 		t.Fatal("the umbrella chart has no custom-metrics-adapter subchart")
 	}
-	adapter.Values["podAnnotations"] = map[string]any{nextVersionAnnotation: next.Metadata.Version}
+	// The package carries the chart's values.yaml as written (chartutil.Save
+	// keeps its comments), so the change goes into that file.
+	if err := replaceInValuesFile(adapter, "\npodAnnotations: {}\n",
+		fmt.Sprintf("\npodAnnotations: {%q: %q}\n", nextVersionAnnotation, next.Metadata.Version)); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []*chart.Chart{current, next} {
 		if _, err := chartutil.Save(c, dir); err != nil {
 			t.Fatalf("package %s %s: %v", c.Name(), c.Metadata.Version, err)
@@ -141,6 +146,22 @@ func dependency(c *chart.Chart, name string) *chart.Chart {
 		}
 	}
 	return nil
+}
+
+// replaceInValuesFile replaces old, which must occur once, in c's
+// values.yaml.
+func replaceInValuesFile(c *chart.Chart, old, new string) error {
+	for _, f := range c.Raw {
+		if f.Name != chartutil.ValuesfileName {
+			continue
+		}
+		if n := bytes.Count(f.Data, []byte(old)); n != 1 {
+			return fmt.Errorf("%s/values.yaml holds %q %d times, want once", c.Name(), old, n)
+		}
+		f.Data = bytes.Replace(f.Data, []byte(old), []byte(new), 1)
+		return nil
+	}
+	return fmt.Errorf("%s has no values.yaml", c.Name())
 }
 
 // caBundles is each custom metrics APIService's caBundle.
