@@ -141,6 +141,12 @@ demo: tools cluster-tools images ## the main job: sandbox up with its real node,
 	$(GO) build -o $(BIN)/demo ./scripts/cmd/demo
 	$(BIN)/demo $(DEMO_FLAGS)
 
+.PHONY: bench-production
+bench-production: tools cluster-tools images ## the seed's production windows in real time (about 25 min): one up/down cycle judged step by step against the behavior, plot in out/bench-production/
+	$(call say,bench-production: building bin/demo)
+	$(GO) build -o $(BIN)/demo ./scripts/cmd/demo
+	$(BIN)/demo --production --out out/bench-production $(DEMO_FLAGS)
+
 .PHONY: test-e2e
 test-e2e: tools cluster-tools images ## only the end-to-end suite on the sandbox's real node (verbose)
 	$(GO) test -count=1 -v -timeout 30m ./tests/e2e

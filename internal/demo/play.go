@@ -63,7 +63,7 @@ func (d *demoRun) waitMetrics(ctx context.Context, targets []Target) error {
 			}
 			waiting = strings.Join(pending, "; ")
 		}
-		if time.Since(lastReport) >= hpaSyncPeriod {
+		if time.Since(lastReport) >= d.profile.HPASyncPeriod {
 			d.logf("waiting: %s", waiting)
 			lastReport = time.Now()
 		}
@@ -128,7 +128,7 @@ func (d *demoRun) play(ctx context.Context, targets []Target) (Record, error) {
 				rec.Series[i].Samples = append(rec.Series[i].Samples, latest[i])
 			}
 			converged = Converged(latest)
-			if !printed || at-lastPrint >= hpaSyncPeriod {
+			if !printed || at-lastPrint >= d.profile.HPASyncPeriod {
 				d.mu.Lock()
 				fmt.Fprintln(d.out, LiveLine(at, pos.Phase, rec.Series, latest))
 				d.mu.Unlock()

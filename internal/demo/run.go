@@ -27,6 +27,9 @@ type Options struct {
 	Speed float64
 	// Timeout bounds the whole run.
 	Timeout time.Duration
+	// Production runs the ProductionProfile (the seed's windows in real
+	// time) instead of the CompressedProfile.
+	Production bool
 	// Stdout receives the live lines and the report.
 	Stdout io.Writer
 }
@@ -78,8 +81,22 @@ func (o Options) Check() error {
 		return invalid("--timeout %s: want a positive duration", o.Timeout)
 	case o.Out == "" || o.Dir == "":
 		return invalid("the output and state folders must be set")
+	case o.Production && o.Speed != 1:
+		return invalid("--scenario-speed %v with --production: the production profile plays in real time; leave the speed at 1", o.Speed)
+	}
+	if sc := o.Profile().Scenario; o.Timeout < sc.MinDuration() {
+		return invalid("--timeout %s: the %s scenario alone takes at least %s (at most %s); raise it", o.Timeout, o.Profile().Name,
+			sc.MinDuration(), sc.MaxDuration())
 	}
 	return nil
+}
+
+// Profile is the profile the options select.
+func (o Options) Profile() Profile {
+	if o.Production {
+		return ProductionProfile()
+	}
+	return CompressedProfile()
 }
 
 // Run plays the demo end to end: sandbox up, chart and stand-in services
@@ -97,7 +114,8 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if err := checkPrerequisites(ctx, o.Dir); err != nil {
 		return Failed, inputError{err}
 	}
-	sc, err := DefaultScenario().Scaled(o.Speed)
+	profile := o.Profile()
+	sc, err := profile.Scenario.Scaled(o.Speed)
 	if err == nil {
 		err = sc.Validate()
 	}
@@ -106,7 +124,7 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	}
 	runCtx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	d := &demoRun{o: o, sc: sc, out: o.Stdout, start: time.Now(), parent: ctx}
+	d := &demoRun{o: o, profile: profile, sc: sc, out: o.Stdout, start: time.Now(), parent: ctx}
 	return d.run(runCtx), nil
 }
 

@@ -15,11 +15,9 @@ import (
 	"github.com/medical-kg/gpu-autoscaling/internal/sandbox"
 )
 
-// The sandbox's compressed clocks. values/sandbox.yaml compresses the HPA
-// behavior windows (scale up 10 s, down 30 s, 15 s policy periods) and the
-// exporter's collection interval (5 s) to match.
+// The sandbox's scrape interval (every profile keeps it; the HPA sync
+// period is the profile's).
 const (
-	hpaSyncPeriod  = sandbox.CompressedHPASyncPeriod
 	scrapeInterval = sandbox.CompressedScrapeInterval
 	// downscaleStabilization is kcm's default for HPAs without behavior; the
 	// chart always renders behavior, whose window wins.
@@ -29,11 +27,12 @@ const (
 
 // demoRun is one run of the demo.
 type demoRun struct {
-	o     Options
-	sc    Scenario
-	out   io.Writer
-	start time.Time
-	mu    sync.Mutex
+	o       Options
+	profile Profile
+	sc      Scenario
+	out     io.Writer
+	start   time.Time
+	mu      sync.Mutex
 
 	// parent is the caller's context: its end is an interruption (the run's
 	// own timeout is a child of it).

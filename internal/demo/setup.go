@@ -52,10 +52,10 @@ func (d *demoRun) checkGPUs(ctx context.Context) error {
 
 // setUp starts the sandbox and installs the chart and the stand-in services.
 func (d *demoRun) setUp(ctx context.Context) error {
-	d.step(fmt.Sprintf("sandbox up: etcd, kube-apiserver, kube-controller-manager (HPA sync %s), kube-scheduler, metrics-server, Prometheus, and a real node (kubelet, containerd, kube-proxy) running the project's images",
-		hpaSyncPeriod))
+	d.step(fmt.Sprintf("sandbox up (%s profile): etcd, kube-apiserver, kube-controller-manager (HPA sync %s), kube-scheduler, metrics-server, Prometheus, and a real node (kubelet, containerd, kube-proxy) running the project's images",
+		d.profile.Name, d.profile.HPASyncPeriod))
 	t0 := time.Now()
-	sb, err := sandbox.New(sandbox.Options{Dir: d.o.Dir, HPASyncPeriod: hpaSyncPeriod,
+	sb, err := sandbox.New(sandbox.Options{Dir: d.o.Dir, HPASyncPeriod: d.profile.HPASyncPeriod,
 		HPADownscaleStabilization: downscaleStabilization, ScrapeInterval: scrapeInterval, Logf: d.logf})
 	if err != nil {
 		return err
@@ -81,8 +81,17 @@ func (d *demoRun) setUp(ctx context.Context) error {
 	}
 	d.helmLog = helmLog
 	helmLogf := func(format string, args ...any) { fmt.Fprintf(helmLog, format+"\n", args...) }
+	overlay, err := d.profile.valuesOverlay(d.o.Out)
+	if err != nil {
+		return err
+	}
+	var files []string
+	if overlay != "" {
+		files = append(files, overlay)
+		d.logf("values/sandbox.yaml with %s over it", overlay)
+	}
 	plane, err := gpuplane.Install(ctx, gpuplane.NewReporter("demo", helmLogf), provider.SandboxCluster{SB: sb},
-		gpuplane.Options{Logf: d.logf})
+		gpuplane.Options{Logf: d.logf, ValuesFiles: files})
 	if err != nil {
 		return fmt.Errorf("install the GPU plane (helm output: %s): %w", helmLogPath, err)
 	}

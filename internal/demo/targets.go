@@ -33,12 +33,16 @@ type Target struct {
 	// HPA watches look alive but stay below their targets at Min replicas:
 	// docling-vlm's GPU utilization, the management service's memory.
 	Companion loadmodel.Demand
+	// Behavior is the HPA's behavior: the verdict checks the replica
+	// timeline against its policies and stabilization windows (nil: not
+	// checked).
+	Behavior *autoscalingv2.HorizontalPodAutoscalerBehavior
 }
 
 // TargetFromHPA reads a service's target for the driven metric from its HPA;
 // pod is the Deployment's pod template spec (cpu and memory requests).
 func TargetFromHPA(hpa *autoscalingv2.HorizontalPodAutoscaler, pod corev1.PodSpec, driver Driver) (Target, error) {
-	t := Target{Service: hpa.Spec.ScaleTargetRef.Name, Driver: driver, Min: 1, Max: int(hpa.Spec.MaxReplicas)}
+	t := Target{Service: hpa.Spec.ScaleTargetRef.Name, Driver: driver, Min: 1, Max: int(hpa.Spec.MaxReplicas), Behavior: hpa.Spec.Behavior}
 	if hpa.Spec.MinReplicas != nil {
 		t.Min = int(*hpa.Spec.MinReplicas)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/behavior"
 )
 
 // Verdict says whether one service scaled up and back down as its load implied.
@@ -35,6 +37,9 @@ type Verdict struct {
 // The rules: the Deployment must reach exactly the peak the load implied
 // (fewer is a failed scale-up, more an overshoot), with that many pods
 // Running, and the last sample must run exactly what the final load implies.
+// Where the target carries the HPA's behavior, every replica change must
+// also stay within its policies and no move may come inside its
+// stabilization window after the load's rise or fall (internal/behavior).
 func Judge(s Series, rise, fall time.Duration) Verdict {
 	v := Verdict{Service: s.Load.Service, UpAt: -1, UpIn: -1, DownAt: -1, DownIn: -1}
 	if len(s.Samples) == 0 {
@@ -90,7 +95,36 @@ func Judge(s Series, rise, fall time.Duration) Verdict {
 	default:
 		v.OK = true
 	}
+	if problems := behaviorProblems(s, rise, fall); v.OK && len(problems) > 0 {
+		v.OK = false
+		v.Reason = "broke its behavior: " + strings.Join(problems, "; ")
+	}
 	return v
+}
+
+// behaviorProblems checks the series' replica timeline against the HPA's
+// behavior; the samples are one a second, so a change is seen at most a
+// second late (2 s of slack).
+func behaviorProblems(s Series, rise, fall time.Duration) []string {
+	b := s.Target.Behavior
+	if b == nil {
+		return nil
+	}
+	epoch := time.Unix(0, 0)
+	var points []behavior.Point
+	for _, x := range s.Samples {
+		if n := len(points); n == 0 || points[n-1].Replicas != int32(x.Replicas) {
+			points = append(points, behavior.Point{At: epoch.Add(x.At), Replicas: int32(x.Replicas)})
+		}
+	}
+	var riseAt, fallAt time.Time
+	if rise >= 0 {
+		riseAt = epoch.Add(rise)
+	}
+	if fall >= 0 {
+		fallAt = epoch.Add(fall)
+	}
+	return append(behavior.PolicyViolations(points, b, 2*time.Second), behavior.EarlyMoves(points, b, riseAt, fallAt)...)
 }
 
 // JudgeAll judges every series of a record.

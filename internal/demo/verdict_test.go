@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 )
 
 // series builds a one-sample-per-second series from (expected, replicas,
@@ -173,5 +175,35 @@ func TestWriteCSV(t *testing.T) {
 	want := []string{"1", "", "embedding-service", "gpu_utilization_percent", "4.75", "380", "97.5", "80", "5", "3", "3", "2"}
 	if strings.Join(rows[2], ",") != strings.Join(want, ",") {
 		t.Errorf("row %v, want %v", rows[2], want)
+	}
+}
+
+// With the HPA's behavior on the target, the verdict also holds the
+// timeline to its policies and windows.
+func TestJudgeChecksTheBehavior(t *testing.T) {
+	window := func(s int32) *int32 { return &s }
+	b := &autoscalingv2.HorizontalPodAutoscalerBehavior{
+		ScaleUp: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: window(2), Policies: []autoscalingv2.HPAScalingPolicy{
+			{Type: autoscalingv2.PodsScalingPolicy, Value: 2, PeriodSeconds: 15}}},
+		ScaleDown: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: window(1), Policies: []autoscalingv2.HPAScalingPolicy{
+			{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15}}},
+	}
+	// Load rises at 1 s, falls at 6 s; 2 → 5 at once breaks "+2 pods per 15 s".
+	jumpy := series("e", [3]int{2, 2, 2}, [3]int{5, 2, 2}, [3]int{5, 2, 2}, [3]int{5, 2, 2}, [3]int{5, 5, 5}, [3]int{5, 5, 5},
+		[3]int{2, 5, 5}, [3]int{2, 5, 5}, [3]int{2, 2, 2}, [3]int{2, 2, 2})
+	jumpy.Target.Behavior = b
+	if v := Judge(jumpy, time.Second, 6*time.Second); v.OK || !strings.Contains(v.Reason, "broke its behavior: 2 → 5") {
+		t.Errorf("2 → 5 under +2 pods per 15 s: %+v", v)
+	}
+	// 2 → 4 one second after the rise: inside the 2 s window.
+	early := series("e", [3]int{2, 2, 2}, [3]int{4, 2, 2}, [3]int{4, 4, 4}, [3]int{4, 4, 4}, [3]int{4, 4, 4}, [3]int{4, 4, 4},
+		[3]int{2, 4, 4}, [3]int{2, 4, 4}, [3]int{2, 2, 2})
+	early.Target.Behavior = b
+	if v := Judge(early, time.Second, 6*time.Second); v.OK || !strings.Contains(v.Reason, "inside the 2s stabilization window") {
+		t.Errorf("scale-up 1 s after the rise with a 2 s window: %+v", v)
+	}
+	early.Target.Behavior = nil
+	if v := Judge(early, time.Second, 6*time.Second); !v.OK {
+		t.Errorf("without a behavior the timeline is not checked: %+v", v)
 	}
 }
