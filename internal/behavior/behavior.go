@@ -133,13 +133,13 @@ func PolicyViolations(h []Point, b *autoscalingv2.HorizontalPodAutoscalerBehavio
 		switch {
 		case s.Replicas > prev:
 			per := period(up)
-			low := lowest(h, at, s.At.Add(-per+slack), s.At)
+			low := extreme(h, at, s.At.Add(-per+slack), s.At, func(a, b int32) int32 { return min(a, b) })
 			if lim, ok := upLimit(up, low); !ok || s.Replicas > lim {
 				out = append(out, fmt.Sprintf("%d → %d within %s of %s: the scale-up policies allow at most %d", low, s.Replicas, per, s.At.Format(time.TimeOnly), lim))
 			}
 		case s.Replicas < prev:
 			per := period(down)
-			high := highest(h, at, s.At.Add(-per+slack), s.At)
+			high := extreme(h, at, s.At.Add(-per+slack), s.At, func(a, b int32) int32 { return max(a, b) })
 			if lim, ok := downLimit(down, high); !ok || s.Replicas < lim {
 				out = append(out, fmt.Sprintf("%d → %d within %s of %s: the scale-down policies allow at least %d", high, s.Replicas, per, s.At.Format(time.TimeOnly), lim))
 			}
@@ -148,21 +148,13 @@ func PolicyViolations(h []Point, b *autoscalingv2.HorizontalPodAutoscalerBehavio
 	return out
 }
 
-func lowest(h []Point, at func(time.Time) int32, from, to time.Time) int32 {
+// extreme is the count at from, or the most extreme (by better) seen after
+// it and before to.
+func extreme(h []Point, at func(time.Time) int32, from, to time.Time, better func(a, b int32) int32) int32 {
 	v := at(from)
 	for _, p := range h {
 		if p.At.After(from) && p.At.Before(to) {
-			v = min(v, p.Replicas)
-		}
-	}
-	return v
-}
-
-func highest(h []Point, at func(time.Time) int32, from, to time.Time) int32 {
-	v := at(from)
-	for _, p := range h {
-		if p.At.After(from) && p.At.Before(to) {
-			v = max(v, p.Replicas)
+			v = better(v, p.Replicas)
 		}
 	}
 	return v
