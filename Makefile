@@ -68,7 +68,7 @@ cluster-tools: ## build (or reuse) the sandbox's cluster binaries (etcd, kube-*,
 build: tools ## build every Go package, the exporter and the operator commands into bin/
 	$(call say,go build ./...)
 	$(GO) build ./...
-	$(call say,exporter into bin/ (-tags grpcnotrace keeps grpc's unused tracing out: -4 MB, steady RSS 19 MiB))
+	$(call say,exporter into bin/ (-tags grpcnotrace keeps grpc's unused tracing out: -4 MB; steady RSS 19 MiB))
 	$(GO) build -trimpath -tags grpcnotrace -ldflags "-s -w -X github.com/prometheus/common/version.Version=$(VERSION)" -o $(BIN)/gpu-metrics-exporter ./exporter/cmd/gpu-metrics-exporter
 	$(call say,operator commands into bin/)
 	@for d in scripts/cmd/*; do \
@@ -92,7 +92,7 @@ test: tools cluster-tools images ## run every test tier: exporter (with -race), 
 	cd exporter/conntrackshim && $(GO) vet ./... && $(GO) test -race -count=1 $(GO_TEST_FLAGS) ./...
 	$(call say,tier 2: chart render tests and unit tests (-short: nothing starts a cluster))
 	GPU_AUTOSCALING_REQUIRE_PREREQUISITES=1 $(GO) test -short -count=1 $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v '/exporter')
-	$(call say,tier 3: sandbox cluster, end-to-end suite, operator tooling on the sandbox (one at a time))
+	$(call say,tier 3: sandbox cluster; end-to-end suite; operator tooling on the sandbox (one at a time))
 	GPU_AUTOSCALING_REQUIRE_PREREQUISITES=1 $(GO) test -p 1 -count=1 -timeout 45m $(GO_TEST_FLAGS) $(CLUSTER_PKGS)
 
 .PHONY: bench
