@@ -142,7 +142,7 @@ demo: tools cluster-tools images ## the main job: sandbox up with its real node,
 	$(BIN)/demo $(DEMO_FLAGS)
 
 .PHONY: bench-production
-bench-production: tools cluster-tools images ## the seed's production windows in real time (about 25 min): one up/down cycle judged step by step against the behavior, plot in out/bench-production/
+bench-production: tools cluster-tools images ## the seed's production windows in real time (about 35 min): one up/down cycle judged step by step against the behavior, plot in out/bench-production/
 	$(call say,bench-production: building bin/demo)
 	$(GO) build -o $(BIN)/demo ./scripts/cmd/demo
 	$(BIN)/demo --production --out out/bench-production $(DEMO_FLAGS)

@@ -46,14 +46,19 @@ func ProductionProfile() Profile {
 }
 
 // ProductionScenario is DefaultScenario's load with phases long enough for
-// the seed's windows: the scale-up waits 300 s before its first step and
-// takes a 60 s period per step, the scale-down waits 600 s.
+// the seed's windows. The scale-up waits a whole 300 s window per step where
+// the driven metric saturates: a GPU reads at most 100 % against a target of
+// 80 %, so each recommendation asks for at most 1.25× the pods running, and
+// the window keeps the lowest recommendation of the last 300 s — the one made
+// before the previous step. embedding's 2 → 5 is then three windows
+// (2 → 3 → 4 → 5, about 15 minutes); the peak waits up to 25. The scale-down
+// waits 600 s, then −50 % per 60 s.
 func ProductionScenario() Scenario {
 	sc := DefaultScenario()
 	sc.Phases = []Phase{
 		{Name: "baseline", To: 0, Duration: 30 * time.Second},
 		{Name: "ramp-up", To: 1, Duration: 60 * time.Second},
-		{Name: "peak", To: 1, Duration: 60 * time.Second, Settle: true, MaxSettle: 12 * time.Minute},
+		{Name: "peak", To: 1, Duration: 60 * time.Second, Settle: true, MaxSettle: 25 * time.Minute},
 		{Name: "ramp-down", To: 0, Duration: 60 * time.Second},
 		{Name: "cool-down", To: 0, Duration: 60 * time.Second, Settle: true, MaxSettle: 18 * time.Minute},
 		{Name: "settled", To: 0, Duration: 60 * time.Second},

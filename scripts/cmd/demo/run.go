@@ -36,7 +36,7 @@ func parseFlags(args []string, stderr io.Writer) (demo.Options, error) {
 	fs.BoolVar(&o.Keep, "keep", false, "leave the sandbox running at the end and print how to reach it")
 	fs.Float64Var(&o.Speed, "scenario-speed", 1, "play the scenario's ramps and holds this many times faster (waits for the HPAs are not shortened)")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "give up after this long in all (with --production: its scenario's longest run plus 10m)")
-	fs.BoolVar(&o.Production, "production", false, "the seed's production timing in real time (make bench-production): the chart's default behavior (scale up after 300s, down after 600s, 60s policy periods), a 30s collection interval and the HPA controller's default 15s sync; about 25 minutes")
+	fs.BoolVar(&o.Production, "production", false, "the seed's production timing in real time (make bench-production): the chart's default behavior (scale up after 300s, down after 600s, 60s policy periods), a 30s collection interval and the HPA controller's default 15s sync; about 35 minutes")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: demo [--out DIR] [--dir DIR] [--keep] [--scenario-speed F] [--timeout D] [--production]")
 		fs.PrintDefaults()
