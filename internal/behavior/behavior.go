@@ -20,103 +20,83 @@ type Point struct {
 	Replicas int32
 }
 
-// upLimit is the most replicas the scale-up rules allow by the end of a
-// period that started at low replicas; ok is false when scale-up is
-// Disabled.
-func upLimit(r *autoscalingv2.HPAScalingRules, low int32) (int32, bool) {
+// Default rules of the HPA controller for a direction the behavior leaves
+// without policies (the API server's defaults for autoscaling/v2).
+var (
+	defaultScaleUp = autoscalingv2.HPAScalingRules{Policies: []autoscalingv2.HPAScalingPolicy{
+		{Type: autoscalingv2.PodsScalingPolicy, Value: 4, PeriodSeconds: 15},
+		{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15}}}
+	defaultScaleDown = autoscalingv2.HPAScalingRules{Policies: []autoscalingv2.HPAScalingPolicy{
+		{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 15}}}
+)
+
+// rulesOr returns r, or the controller's default rules where r sets no
+// policies.
+func rulesOr(r *autoscalingv2.HPAScalingRules, def autoscalingv2.HPAScalingRules) autoscalingv2.HPAScalingRules {
 	if r == nil {
-		// The controller's default scale-up: max(+4 pods, +100 %) per 15 s.
-		return max(low+4, 2*low), true
+		return def
 	}
-	if r.SelectPolicy != nil && *r.SelectPolicy == autoscalingv2.DisabledPolicySelect {
-		return low, false
+	out := *r
+	if len(out.Policies) == 0 {
+		out.Policies = def.Policies
 	}
-	var best int32 = -1
-	for _, p := range r.Policies {
+	return out
+}
+
+func selected(r autoscalingv2.HPAScalingRules) autoscalingv2.ScalingPolicySelect {
+	if r.SelectPolicy == nil {
+		return autoscalingv2.MaxChangePolicySelect
+	}
+	return *r.SelectPolicy
+}
+
+// limit is the furthest the rules let the count go by now, up or down, as
+// the controller computes it: each policy from the count at the start of
+// its own period (baseAt), combined by selectPolicy (Max: the biggest
+// change). ok is false when the direction is Disabled.
+func limit(r autoscalingv2.HPAScalingRules, up bool, baseAt func(period time.Duration) int32) (int32, bool) {
+	sel := selected(r)
+	if sel == autoscalingv2.DisabledPolicySelect {
+		return 0, false
+	}
+	// Max for scale-up is the highest limit, for scale-down the lowest.
+	wantHigh := up == (sel == autoscalingv2.MaxChangePolicySelect)
+	var best int32
+	for i, p := range r.Policies {
+		base := baseAt(time.Duration(p.PeriodSeconds) * time.Second)
 		var lim int32
-		switch p.Type {
-		case autoscalingv2.PodsScalingPolicy:
-			lim = low + p.Value
-		case autoscalingv2.PercentScalingPolicy:
-			lim = int32(math.Ceil(float64(low) * (1 + float64(p.Value)/100)))
+		switch {
+		case p.Type == autoscalingv2.PodsScalingPolicy && up:
+			lim = base + p.Value
+		case p.Type == autoscalingv2.PodsScalingPolicy:
+			lim = base - p.Value
+		case up:
+			// Rounded up, as the controller does, so a small count can grow.
+			lim = int32(math.Ceil(float64(base) * (1 + float64(p.Value)/100)))
+		default:
+			lim = int32(float64(base) * (1 - float64(p.Value)/100))
 		}
-		if best < 0 || pickUp(r, lim, best) {
+		if i == 0 || (wantHigh && lim > best) || (!wantHigh && lim < best) {
 			best = lim
 		}
 	}
 	return best, true
-}
-
-// downLimit is the fewest replicas the scale-down rules allow by the end of
-// a period that started at high replicas; ok is false when scale-down is
-// Disabled.
-func downLimit(r *autoscalingv2.HPAScalingRules, high int32) (int32, bool) {
-	if r == nil {
-		return 0, true // the controller's default: −100 % per 15 s
-	}
-	if r.SelectPolicy != nil && *r.SelectPolicy == autoscalingv2.DisabledPolicySelect {
-		return high, false
-	}
-	var best int32 = -1
-	for _, p := range r.Policies {
-		var lim int32
-		switch p.Type {
-		case autoscalingv2.PodsScalingPolicy:
-			lim = high - p.Value
-		case autoscalingv2.PercentScalingPolicy:
-			lim = high - int32(math.Ceil(float64(high)*float64(p.Value)/100))
-		}
-		lim = max(lim, 0)
-		// Max (the default) picks the policy that allows the biggest change.
-		if best < 0 || (minPolicy(r) && lim > best) || (!minPolicy(r) && lim < best) {
-			best = lim
-		}
-	}
-	return best, true
-}
-
-func minPolicy(r *autoscalingv2.HPAScalingRules) bool {
-	return r.SelectPolicy != nil && *r.SelectPolicy == autoscalingv2.MinChangePolicySelect
-}
-
-func pickUp(r *autoscalingv2.HPAScalingRules, lim, best int32) bool {
-	if minPolicy(r) {
-		return lim < best
-	}
-	return lim > best
-}
-
-// period is the longest policy period of r (the controller's default 15 s
-// without policies): the window whose start count bounds a change.
-func period(r *autoscalingv2.HPAScalingRules) time.Duration {
-	p := 15 * time.Second
-	if r == nil {
-		return p
-	}
-	longest := time.Duration(0)
-	for _, pol := range r.Policies {
-		longest = max(longest, time.Duration(pol.PeriodSeconds)*time.Second)
-	}
-	if longest > 0 {
-		return longest
-	}
-	return p
 }
 
 // PolicyViolations checks every change of the timeline against b's scaling
-// policies. The base of a change is the lowest (scale-up) or highest
-// (scale-down) count seen in the policy period before it, so two steps
-// inside one period count together, as the controller counts them. slack
-// shortens the period to allow for the timeline's polling delay; it only
-// ever makes the check more lenient than the controller.
+// policies as the controller applies them: each policy limits the change
+// from the count at the start of its own period, so two steps inside one
+// period count together. slack shortens every period to allow for the
+// timeline's polling delay.
 func PolicyViolations(h []Point, b *autoscalingv2.HorizontalPodAutoscalerBehavior, slack time.Duration) []string {
 	if len(h) < 2 {
 		return nil
 	}
-	var up, down *autoscalingv2.HPAScalingRules
+	var upRules, downRules *autoscalingv2.HPAScalingRules
 	if b != nil {
-		up, down = b.ScaleUp, b.ScaleDown
+		upRules, downRules = b.ScaleUp, b.ScaleDown
 	}
+	up, down := rulesOr(upRules, defaultScaleUp), rulesOr(downRules, defaultScaleDown)
 	at := func(ts time.Time) int32 {
 		v := h[0].Replicas
 		for _, s := range h {
@@ -130,34 +110,26 @@ func PolicyViolations(h []Point, b *autoscalingv2.HorizontalPodAutoscalerBehavio
 	var out []string
 	for i, s := range h[1:] {
 		prev := h[i].Replicas
-		switch {
-		case s.Replicas > prev:
-			per := period(up)
-			low := extreme(h, at, s.At.Add(-per+slack), s.At, func(a, b int32) int32 { return min(a, b) })
-			if lim, ok := upLimit(up, low); !ok || s.Replicas > lim {
-				out = append(out, fmt.Sprintf("%d → %d within %s of %s: the scale-up policies allow at most %d", low, s.Replicas, per, s.At.Format(time.TimeOnly), lim))
+		if s.Replicas == prev {
+			continue
+		}
+		baseAt := func(period time.Duration) int32 { return at(s.At.Add(-max(period-slack, 0))) }
+		when := s.At.Format(time.TimeOnly)
+		if s.Replicas > prev {
+			if lim, ok := limit(up, true, baseAt); !ok {
+				out = append(out, fmt.Sprintf("%d → %d at %s: scale-up is Disabled", prev, s.Replicas, when))
+			} else if s.Replicas > lim {
+				out = append(out, fmt.Sprintf("%d → %d at %s: the scale-up policies allow at most %d", prev, s.Replicas, when, lim))
 			}
-		case s.Replicas < prev:
-			per := period(down)
-			high := extreme(h, at, s.At.Add(-per+slack), s.At, func(a, b int32) int32 { return max(a, b) })
-			if lim, ok := downLimit(down, high); !ok || s.Replicas < lim {
-				out = append(out, fmt.Sprintf("%d → %d within %s of %s: the scale-down policies allow at least %d", high, s.Replicas, per, s.At.Format(time.TimeOnly), lim))
-			}
+			continue
+		}
+		if lim, ok := limit(down, false, baseAt); !ok {
+			out = append(out, fmt.Sprintf("%d → %d at %s: scale-down is Disabled", prev, s.Replicas, when))
+		} else if s.Replicas < lim {
+			out = append(out, fmt.Sprintf("%d → %d at %s: the scale-down policies allow at least %d", prev, s.Replicas, when, lim))
 		}
 	}
 	return out
-}
-
-// extreme is the count at from, or the most extreme (by better) seen after
-// it and before to.
-func extreme(h []Point, at func(time.Time) int32, from, to time.Time, better func(a, b int32) int32) int32 {
-	v := at(from)
-	for _, p := range h {
-		if p.At.After(from) && p.At.Before(to) {
-			v = better(v, p.Replicas)
-		}
-	}
-	return v
 }
 
 // Windows returns the scale-up and scale-down stabilization windows of b
@@ -175,10 +147,13 @@ func Windows(b *autoscalingv2.HorizontalPodAutoscalerBehavior) (up, down time.Du
 
 // EarlyMoves reports a first scale-up sooner than the scale-up window after
 // rise, or a first scale-down after fall sooner than the scale-down window:
-// the controller recommends the lowest (up) or highest (down) count of the
-// window, so the load's move cannot take effect earlier. A zero rise or fall
-// skips that direction.
-func EarlyMoves(h []Point, b *autoscalingv2.HorizontalPodAutoscalerBehavior, rise, fall time.Time) []string {
+// the controller acts on the lowest (up) or highest (down) recommendation of
+// the window, so the load's move cannot take effect earlier. Less one HPA
+// sync period (sync): the last recommendation from before the move may be
+// up to one sync old when the load moves, and the controller drops a
+// recommendation exactly one window old. A zero rise or fall skips that
+// direction.
+func EarlyMoves(h []Point, b *autoscalingv2.HorizontalPodAutoscalerBehavior, rise, fall time.Time, sync time.Duration) []string {
 	upW, downW := Windows(b)
 	var out []string
 	check := func(from time.Time, window time.Duration, what string, moved func(prev, cur int32) bool) {
@@ -189,7 +164,7 @@ func EarlyMoves(h []Point, b *autoscalingv2.HorizontalPodAutoscalerBehavior, ris
 			if !p.At.After(from) || !moved(h[i].Replicas, p.Replicas) {
 				continue
 			}
-			if d := p.At.Sub(from); d < window {
+			if d := p.At.Sub(from); d < window-sync {
 				out = append(out, fmt.Sprintf("first %s %d → %d came %s after the load moved, inside the %s stabilization window", what, h[i].Replicas, p.Replicas, d.Round(time.Second), window))
 			}
 			return

@@ -40,11 +40,14 @@ func TestPolicyViolations(t *testing.T) {
 	}{
 		{"doubling once a period", timeline(t0, 0*s, 2, 300*s, 4, 360*s, 8, 420*s, 10), ""},
 		{"+2 pods beats +100 % from 1", timeline(t0, 0*s, 1, 60*s, 3), ""},
-		{"two steps inside one period count together", timeline(t0, 0*s, 2, 300*s, 4, 330*s, 6), "2 → 6 within 1m0s"},
+		{"two steps inside one period count together", timeline(t0, 0*s, 2, 300*s, 4, 330*s, 6), "4 → 6 at 00:05:30: the scale-up policies allow at most 4"},
 		{"tripling", timeline(t0, 0*s, 2, 300*s, 6), "allow at most 4"},
 		{"halving once a period", timeline(t0, 0*s, 10, 600*s, 5, 660*s, 3, 720*s, 2), ""},
 		{"more than half at once", timeline(t0, 0*s, 10, 600*s, 4), "allow at least 5"},
-		{"halving twice inside a period", timeline(t0, 0*s, 8, 600*s, 4, 630*s, 2), "8 → 2"},
+		{"halving twice inside a period", timeline(t0, 0*s, 8, 600*s, 4, 630*s, 2), "4 → 2 at 00:10:30: the scale-down policies allow at least 4"},
+		// The base is the count at the period's start, not the lowest seen in it.
+		{"down then up inside a period", timeline(t0, 0*s, 10, 600*s, 5, 630*s, 11), ""},
+		{"up then down inside a period", timeline(t0, 0*s, 5, 300*s, 10, 330*s, 3), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,15 +75,46 @@ func TestEarlyMoves(t *testing.T) {
 	s := time.Second
 	rise, fall := t0.Add(30*s), t0.Add(900*s)
 	good := timeline(t0, 0*s, 2, 331*s, 4, 391*s, 5, 1501*s, 3, 1561*s, 2)
-	if got := EarlyMoves(good, seed(), rise, fall); len(got) != 0 {
+	if got := EarlyMoves(good, seed(), rise, fall, 15*s); len(got) != 0 {
 		t.Errorf("on time: %v", got)
 	}
 	early := timeline(t0, 0*s, 2, 100*s, 4, 1000*s, 2)
-	got := EarlyMoves(early, seed(), rise, fall)
+	got := EarlyMoves(early, seed(), rise, fall, 15*s)
 	if len(got) != 2 || !strings.Contains(got[0], "inside the 5m0s") || !strings.Contains(got[1], "inside the 10m0s") {
 		t.Errorf("early: %v, want both directions inside their windows", got)
 	}
+	// One sync early is possible: the last low recommendation may be a sync old.
+	if got := EarlyMoves(timeline(t0, 0*s, 2, 320*s, 4), seed(), rise, time.Time{}, 15*s); len(got) != 0 {
+		t.Errorf("scale-up 290 s after the rise, window 300 s, sync 15 s: %v, want none", got)
+	}
 	if up, down := Windows(nil); up != 0 || down != 300*s {
 		t.Errorf("default windows %s %s, want 0 and 5m", up, down)
+	}
+}
+
+// Each policy counts from the start of its own period, and the rounding is
+// the controller's.
+func TestPolicyPeriodsAndRounding(t *testing.T) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := time.Second
+	mixed := &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleUp: &autoscalingv2.HPAScalingRules{Policies: []autoscalingv2.HPAScalingPolicy{
+		{Type: autoscalingv2.PodsScalingPolicy, Value: 4, PeriodSeconds: 15},
+		{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 60}}}}
+	if got := PolicyViolations(timeline(t0, 0*s, 2, 15*s, 6, 30*s, 10), mixed, 0); len(got) != 0 {
+		t.Errorf("+4 pods per 15 s twice: %v, want allowed", got)
+	}
+	steep := &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleDown: &autoscalingv2.HPAScalingRules{Policies: []autoscalingv2.HPAScalingPolicy{
+		{Type: autoscalingv2.PercentScalingPolicy, Value: 80, PeriodSeconds: 60}}}}
+	// The controller truncates 5 · (1 − 0.8) = 0.999… to 0.
+	if got := PolicyViolations(timeline(t0, 0*s, 5, 60*s, 0), steep, 0); len(got) != 0 {
+		t.Errorf("5 → 0 under −80 %%: %v, want allowed (the controller's rounding)", got)
+	}
+	// Rules without policies take the controller's defaults (up: max(+4, +100 %) per 15 s).
+	windowOnly := &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleUp: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr[int32](0)}}
+	if got := PolicyViolations(timeline(t0, 0*s, 1, 15*s, 5), windowOnly, 0); len(got) != 0 {
+		t.Errorf("1 → 5 with default policies: %v, want allowed", got)
+	}
+	if got := PolicyViolations(timeline(t0, 0*s, 1, 15*s, 6), windowOnly, 0); len(got) != 1 {
+		t.Errorf("1 → 6 with default policies: %v, want one violation", got)
 	}
 }

@@ -84,7 +84,7 @@ func (o Options) Check() error {
 	case o.Production && o.Speed != 1:
 		return invalid("--scenario-speed %v with --production: the production profile plays in real time; leave the speed at 1", o.Speed)
 	}
-	if sc := o.Profile().Scenario; o.Timeout < sc.MinDuration() {
+	if sc, err := o.Profile().Scenario.Scaled(o.Speed); err == nil && o.Timeout < sc.MinDuration() {
 		return invalid("--timeout %s: the %s scenario alone takes at least %s (at most %s); raise it", o.Timeout, o.Profile().Name,
 			sc.MinDuration(), sc.MaxDuration())
 	}

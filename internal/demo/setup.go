@@ -129,6 +129,7 @@ func (d *demoRun) targets(ctx context.Context) ([]Target, error) {
 			errs = append(errs, err)
 			continue
 		}
+		t.HPASyncPeriod = d.profile.HPASyncPeriod
 		out = append(out, t)
 		d.logf("%-22s %s target %s per pod, replicas %d-%d: load %.2f → %.2f → %.2f pods' worth ⇒ replicas %d → %d → %d",
 			l.Service, l.Driver, targetText(t), t.Min, t.Max, l.Base, l.Peak, l.Base,

@@ -3,6 +3,7 @@ package demo
 import (
 	"fmt"
 	"math"
+	"time"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -37,6 +38,9 @@ type Target struct {
 	// timeline against its policies and stabilization windows (nil: not
 	// checked).
 	Behavior *autoscalingv2.HorizontalPodAutoscalerBehavior
+	// HPASyncPeriod is the controller's sync period: a move may come up to
+	// one sync before its stabilization window has passed.
+	HPASyncPeriod time.Duration
 }
 
 // TargetFromHPA reads a service's target for the driven metric from its HPA;

@@ -124,7 +124,7 @@ func behaviorProblems(s Series, rise, fall time.Duration) []string {
 	if fall >= 0 {
 		fallAt = epoch.Add(fall)
 	}
-	return append(behavior.PolicyViolations(points, b, 2*time.Second), behavior.EarlyMoves(points, b, riseAt, fallAt)...)
+	return append(behavior.PolicyViolations(points, b, 2*time.Second), behavior.EarlyMoves(points, b, riseAt, fallAt, s.Target.HPASyncPeriod)...)
 }
 
 // JudgeAll judges every series of a record.

@@ -185,6 +185,15 @@ func observeFlap(t *testing.T, cs *kubernetes.Clientset, want int) flapRun {
 	var replicas, recommended int32 = -1, -1
 	nextReading := start
 	for now := start; now.Sub(start) < flapWindow; now = time.Now() {
+		// The time since the last poll counts at the count that held
+		// through it: the one seen then.
+		switch d := now.Sub(last); {
+		case replicas > int32(want):
+			r.over += d
+		case replicas >= 0 && replicas < int32(want):
+			r.under += d
+		}
+		last = now
 		dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, svcEmbedding, metav1.GetOptions{})
 		if err == nil && dep.Spec.Replicas != nil {
 			n := *dep.Spec.Replicas
@@ -193,14 +202,6 @@ func observeFlap(t *testing.T, cs *kubernetes.Clientset, want int) flapRun {
 			}
 			replicas = n
 		}
-		// The time since the last poll counts at the count seen now.
-		switch d := now.Sub(last); {
-		case replicas > int32(want):
-			r.over += d
-		case replicas >= 0 && replicas < int32(want):
-			r.under += d
-		}
-		last = now
 		if h, err := getHPA(ctx, cs, svcEmbedding); err == nil {
 			if rec, ok := hpastatus.Recommendation(h, hpastatus.DefaultTolerance); ok {
 				if recommended >= 0 && rec != recommended {

@@ -197,7 +197,12 @@ func watchAPIServices(ctx context.Context, t *testing.T) func() time.Duration {
 			for {
 				ok, err := apiServiceAvailable(ctx, name)
 				now := time.Now()
-				if ctx.Err() != nil {
+				if ctx.Err() != nil { // stopped mid-poll: an outage still open counts until now
+					if !downSince.IsZero() {
+						mu.Lock()
+						longest = max(longest, now.Sub(downSince))
+						mu.Unlock()
+					}
 					return
 				}
 				switch {
