@@ -4,10 +4,8 @@ import (
 	"errors"
 	"io"
 	"log"
-	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,7 +14,8 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/registry"
-	"helm.sh/helm/v3/pkg/repo"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/chartrepotest"
 )
 
 // isolatedHelm points helm's cache, config and data at the test's own
@@ -49,31 +48,17 @@ func umbrellaAt(t *testing.T, v string) *chart.Chart {
 // the newest version, and by an archive URL.
 func TestPrepareFromAChartRepository(t *testing.T) {
 	isolatedHelm(t)
-	dir := t.TempDir()
-	for _, v := range []string{"0.1.0", "0.2.0"} {
-		if _, err := chartutil.Save(umbrellaAt(t, v), dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	defer srv.Close()
-	index, err := repo.IndexDirectory(dir, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := index.WriteFile(filepath.Join(dir, "index.yaml"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	url := chartrepotest.Serve(t, umbrellaAt(t, "0.1.0"), umbrellaAt(t, "0.2.0"))
 
 	for _, tc := range []struct {
 		name string
 		opts Options
 		want string
 	}{
-		{"name and version", Options{Chart: "gpu-autoscaling", Source: ChartSource{RepoURL: srv.URL, Version: "0.1.0"}}, "0.1.0"},
-		{"newest", Options{Chart: "gpu-autoscaling", Source: ChartSource{RepoURL: srv.URL}}, "0.2.0"},
-		{"constraint", Options{Chart: "gpu-autoscaling", Source: ChartSource{RepoURL: srv.URL, Version: "~0.1"}}, "0.1.0"},
-		{"archive URL", Options{Chart: srv.URL + "/gpu-autoscaling-0.2.0.tgz"}, "0.2.0"},
+		{"name and version", Options{Chart: "gpu-autoscaling", Source: ChartSource{RepoURL: url, Version: "0.1.0"}}, "0.1.0"},
+		{"newest", Options{Chart: "gpu-autoscaling", Source: ChartSource{RepoURL: url}}, "0.2.0"},
+		{"constraint", Options{Chart: "gpu-autoscaling", Source: ChartSource{RepoURL: url, Version: "~0.1"}}, "0.1.0"},
+		{"archive URL", Options{Chart: url + "/gpu-autoscaling-0.2.0.tgz"}, "0.2.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan, err := Prepare(tc.opts)
@@ -89,8 +74,8 @@ func TestPrepareFromAChartRepository(t *testing.T) {
 		})
 	}
 
-	_, err = Prepare(Options{Chart: "gpu-autoscaling", Source: ChartSource{RepoURL: srv.URL, Version: "9.9.9"}})
-	if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "version 9.9.9") || !strings.Contains(err.Error(), srv.URL) {
+	_, err := Prepare(Options{Chart: "gpu-autoscaling", Source: ChartSource{RepoURL: url, Version: "9.9.9"}})
+	if !errors.Is(err, ErrInvalidInput) || !strings.Contains(err.Error(), "version 9.9.9") || !strings.Contains(err.Error(), url) {
 		t.Fatalf("a version the repository lacks: %v; want an invalid-input error naming the version and the repository", err)
 	}
 }

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,9 +13,10 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/repo"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
+
+	"github.com/medical-kg/gpu-autoscaling/internal/chartrepotest"
 )
 
 // nextVersionAnnotation is the change chart version N+1 carries: a default
@@ -38,7 +36,6 @@ func testUpgradeAcrossVersions(t *testing.T) {
 	cs := adminClient(t)
 	ctx := t.Context()
 	installed := env.plane.Options()
-	dir := t.TempDir()
 	current, err := loader.Load(installed.ChartDir)
 	if err != nil {
 		t.Fatalf("load the installed chart: %v", err)
@@ -63,24 +60,11 @@ func testUpgradeAcrossVersions(t *testing.T) {
 		fmt.Sprintf("\npodAnnotations: {%q: %q}\n", nextVersionAnnotation, next.Metadata.Version)); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []*chart.Chart{current, next} {
-		if _, err := chartutil.Save(c, dir); err != nil {
-			t.Fatalf("package %s %s: %v", c.Name(), c.Metadata.Version, err)
-		}
-	}
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	defer srv.Close()
-	index, err := repo.IndexDirectory(dir, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := index.WriteFile(filepath.Join(dir, "index.yaml"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	url := chartrepotest.Serve(t, current, next)
 	opts := env.plane.HelmOptions(nil)
 	const repoName = "gpu-autoscaling-e2e"
-	if err := helm.AddRepoContextE(t, ctx, opts, repoName, srv.URL); err != nil {
-		t.Fatalf("helm repo add %s: %v", srv.URL, err)
+	if err := helm.AddRepoContextE(t, ctx, opts, repoName, url); err != nil {
+		t.Fatalf("helm repo add %s: %v", url, err)
 	}
 	defer func() { _ = helm.RemoveRepoE(t, opts, repoName) }()
 
