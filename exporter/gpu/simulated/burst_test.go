@@ -177,3 +177,25 @@ func TestBurstPeriodValidated(t *testing.T) {
 		t.Fatalf("burstPeriodSeconds 4: %v %v", st[0].BurstPeriod, err)
 	}
 }
+
+// GPU 0 of two nodes does not burst in step: the seed follows the node too.
+func TestBurstSeedsDifferAcrossNodes(t *testing.T) {
+	var seeds []uint64
+	for _, node := range []string{"node-a", "node-b"} {
+		sim, err := New(Options{Model: "dgxa100", NodeName: node})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, sim.burstSeed[0])
+	}
+	st := State{UtilizationPercent: 50, BurstPeriod: time.Second}
+	differ := 0
+	for ts := uint64(0); ts < 10_000_000; ts += 10_000 {
+		if st.utilizationAt(seeds[0], ts) != st.utilizationAt(seeds[1], ts) {
+			differ++
+		}
+	}
+	if seeds[0] == seeds[1] || differ == 0 {
+		t.Errorf("GPU 0 of node-a and node-b: seeds %v, %d of 1000 instants differ", seeds, differ)
+	}
+}

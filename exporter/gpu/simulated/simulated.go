@@ -6,6 +6,7 @@ package simulated
 
 import (
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -91,6 +92,7 @@ type Simulator struct {
 	newServer   func() *server.Server
 	limits      Limits
 	defaultUUID []string
+	burstSeed   []uint64 // per device: seeds its bursts' offsets
 
 	mu      sync.Mutex
 	states  []State
@@ -127,8 +129,13 @@ func New(opts Options) (*Simulator, error) {
 	srv := newServer()
 	s.limits = Limits{Devices: len(srv.Devices), MemoryTotalMB: srv.Devices[0].(*server.Device).Config.MemoryMB}
 	s.defaultUUID = make([]string, len(srv.Devices))
+	s.burstSeed = make([]uint64, len(srv.Devices))
 	for i := range s.defaultUUID {
 		s.defaultUUID[i] = simuuid.UUID(opts.NodeName, opts.Model, i)
+		// GPU i of two nodes must not burst in step either.
+		h := fnv.New64a()
+		h.Write([]byte(s.defaultUUID[i]))
+		s.burstSeed[i] = h.Sum64()
 	}
 	s.samples = make([][]sample, len(srv.Devices))
 	s.states = make([]State, len(srv.Devices))
@@ -180,7 +187,7 @@ func (s *Simulator) Reload() error {
 		d.Unlock()
 		buf := s.samples[i]
 		for _, ts := range stamps {
-			buf = append(buf, sample{ts: ts, value: st.utilizationAt(i, ts)})
+			buf = append(buf, sample{ts: ts, value: st.utilizationAt(s.burstSeed[i], ts)})
 		}
 		if len(buf) > samplesKept {
 			buf = append(buf[:0], buf[len(buf)-samplesKept:]...)
@@ -230,7 +237,7 @@ func (s *Simulator) install(srv *server.Server) {
 		d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
 			// NVML's instantaneous reading: the load right now.
 			st := s.state(i)
-			return nvml.Utilization{Gpu: st.utilizationAt(i, uint64(s.opts.Now().UnixMicro()))}, nvml.SUCCESS
+			return nvml.Utilization{Gpu: st.utilizationAt(s.burstSeed[i], uint64(s.opts.Now().UnixMicro()))}, nvml.SUCCESS
 		}
 		d.GetSamplesFunc = func(t nvml.SamplingType, lastSeen uint64) (nvml.ValueType, []nvml.Sample, nvml.Return) {
 			if t != nvml.GPU_UTILIZATION_SAMPLES {
@@ -335,19 +342,19 @@ func sampleTimes(last, now uint64) []uint64 {
 // utilizationAt is the device's utilization at ts (µs): the steady value, or
 // for a bursty load 100 while ts falls in the busy part of its period and 0
 // otherwise. Each period's busy window starts at its own pseudo-random offset
-// (a function of the device and the period's number, so a trace replays the
-// same): bursts of independent pods are not in step, and readings taken at a
+// (a function of the device's seed — from its node, model and index — and
+// the period's number, so a trace replays the same): bursts of independent pods are not in step, and readings taken at a
 // fixed rate — every collection interval — find the GPU busy with a
 // probability equal to the duty cycle instead of aliasing with the period (a
 // fixed phase read every 5 s with a 2.5 s period would read the same value
 // forever). The window may wrap past the period's end; each period is still
 // busy for exactly utilizationPercent of it.
-func (st State) utilizationAt(i int, ts uint64) uint32 {
+func (st State) utilizationAt(seed uint64, ts uint64) uint32 {
 	if st.BurstPeriod <= 0 {
 		return st.UtilizationPercent
 	}
 	period := uint64(st.BurstPeriod / time.Microsecond)
-	start := rand.NewPCG(uint64(i), ts/period).Uint64() % period
+	start := rand.NewPCG(seed, ts/period).Uint64() % period
 	busy := period * uint64(st.UtilizationPercent) / 100
 	if (ts%period+period-start)%period < busy {
 		return 100
