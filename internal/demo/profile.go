@@ -51,8 +51,8 @@ func ProductionProfile() Profile {
 // 80 %, so each recommendation asks for at most 1.25× the pods running, and
 // the window keeps the lowest recommendation of the last 300 s — the one made
 // before the previous step. embedding's 2 → 5 is then three windows
-// (2 → 3 → 4 → 5, about 15 minutes); the peak waits up to 25. The scale-down
-// waits 600 s, then −50 % per 60 s.
+// (2 → 3 → 4 → 5, about 18 minutes with the metric path); the peak waits up
+// to 25. The scale-down waits 600 s, then −50 % per 60 s.
 func ProductionScenario() Scenario {
 	sc := DefaultScenario()
 	sc.Phases = []Phase{
