@@ -102,7 +102,7 @@ bench: ## exporter benchmarks: /metrics latency (p50/p99, allocs) vs fork+exec, 
 	$(GO) test -run '^$$' -bench ExporterRSS -benchtime 1000x ./exporter/cmd/gpu-metrics-exporter/
 
 .PHONY: bench-flap
-bench-flap: tools cluster-tools images ## anti-flap benchmark on the sandbox (about 13 min): a bursty GPU load read averaged vs instantaneously, replica changes and provisioning
+bench-flap: tools cluster-tools images ## anti-flap benchmark on the sandbox (about 11 min): a bursty GPU load read averaged vs instantaneously, replica changes and provisioning
 	$(call say,anti-flap benchmark: a bursty load read averaged and instantaneously)
 	@mkdir -p out
 	GPU_AUTOSCALING_BENCH_FLAP=1 GPU_AUTOSCALING_REQUIRE_PREREQUISITES=1 $(GO) test -count=1 -timeout 20m -run '^TestBurstyLoadFlap$$' -v ./tests/e2e/ 2>&1 \

@@ -70,7 +70,7 @@ func (r flapRun) String() string {
 		len(r.readings), r.mean(), r.extreme(), r.history)
 }
 
-// TestBurstyLoadFlap is the anti-flap benchmark (`make bench-flap`, about 13
+// TestBurstyLoadFlap is the anti-flap benchmark (`make bench-flap`, about 11
 // minutes, not part of `make test`): the same bursty load read two ways by
 // the exporter — NVML's sample buffer averaged over the collection interval
 // (the default) and one instantaneous reading per collection, as
@@ -80,7 +80,7 @@ func (r flapRun) String() string {
 // HPA change its mind less often, at equal or better provisioning.
 func TestBurstyLoadFlap(t *testing.T) {
 	if os.Getenv(benchFlapEnv) == "" {
-		t.Skipf("the anti-flap benchmark runs with %s=1 (make bench-flap, about 13 minutes)", benchFlapEnv)
+		t.Skipf("the anti-flap benchmark runs with %s=1 (make bench-flap, about 11 minutes)", benchFlapEnv)
 	}
 	s := need(t)
 	cs := adminClient(t)
